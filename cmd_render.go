@@ -1,0 +1,124 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+
+	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/hostnet"
+	"github.com/ipfailover/ipfailover/render"
+)
+
+// addrList collects repeated --address flags.
+type addrList []netip.Addr
+
+func (a *addrList) String() string { return fmt.Sprint(*a) }
+func (a *addrList) Set(s string) error {
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return fmt.Errorf("not an IP address: %q", s)
+	}
+	*a = append(*a, ip)
+	return nil
+}
+
+func cmdRender(args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("render", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ifname := fs.String("interface", "", "interface to render for instead of asking the host")
+	var addrs addrList
+	fs.Var(&addrs, "address", "this node's address (repeat for IPv4 and IPv6) instead of asking the host")
+	if err := fs.Parse(args); err != nil {
+		return exitInvalid
+	}
+	cfg, code := loadConfig(stderr, log)
+	if code != exitOK {
+		return code
+	}
+	host, err := hostFacts(cfg, *ifname, addrs, log)
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	out, err := renderConfig(cfg, host, "")
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	if _, err := stdout.Write(out); err != nil {
+		return reportError(stderr, err)
+	}
+	return exitOK
+}
+
+// renderConfig renders keepalived.conf for cfg on host with the embedded or
+// the user's template.
+func renderConfig(cfg env.Config, host render.Host, fifo string) ([]byte, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locate own binary for the health check: %w", err)
+	}
+	d, err := render.NewData(cfg, host, render.Options{Self: self, Version: version, NotifyFIFO: fifo})
+	if err != nil {
+		return nil, err
+	}
+	t, err := loadTemplate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return t.Execute(d)
+}
+
+func loadTemplate(cfg env.Config) (*render.Template, error) {
+	if cfg.KeepalivedTemplate == "" {
+		return render.Default()
+	}
+	text, err := os.ReadFile(cfg.KeepalivedTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("OPENSHIFT_HA_KEEPALIVED_TEMPLATE: %w", err)
+	}
+	return render.Parse(cfg.KeepalivedTemplate, string(text))
+}
+
+// hostFacts finds the interface and its addresses, preferring what the
+// caller gave (render's flags), then the configuration, then the host.
+func hostFacts(cfg env.Config, ifname string, addrs []netip.Addr, log *slog.Logger) (render.Host, error) {
+	h := render.Host{Interface: ifname}
+	switch {
+	case h.Interface != "":
+	case cfg.Interface != "":
+		h.Interface = cfg.Interface
+		log.Info("using interface from OPENSHIFT_HA_NETWORK_INTERFACE", "interface", h.Interface)
+	default:
+		name, err := hostnet.DefaultRouteInterface("/proc")
+		if err != nil {
+			return h, fmt.Errorf("OPENSHIFT_HA_NETWORK_INTERFACE is unset and the default route's interface is unknown: %w", err)
+		}
+		h.Interface = name
+		log.Info("using the default route's interface (OPENSHIFT_HA_NETWORK_INTERFACE is unset)", "interface", name)
+	}
+	for _, a := range addrs {
+		if a.Is4() {
+			h.Addr4 = a
+		} else {
+			h.Addr6 = a
+		}
+	}
+	if len(addrs) > 0 {
+		return h, nil
+	}
+	for _, f := range cfg.Families() {
+		a, err := hostnet.PrimaryAddress(h.Interface, int(f))
+		if err != nil {
+			return h, fmt.Errorf("interface %s: %w", h.Interface, err)
+		}
+		if f == env.IPv4 {
+			h.Addr4 = a
+		} else {
+			h.Addr6 = a
+		}
+	}
+	return h, nil
+}

@@ -1,0 +1,297 @@
+// Package render owns the second step of the flow: it turns a validated
+// env.Config plus the facts of one host (interface, addresses) into the data
+// the keepalived.conf template is executed over, and executes that template.
+// It changes nothing on the host.
+package render
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/placement"
+)
+
+// Host holds the facts of the node a configuration is rendered for.
+type Host struct {
+	Interface string     // network interface carrying VRRP and the VIPs
+	Addr4     netip.Addr // primary IPv4 address of Interface (invalid when absent)
+	Addr6     netip.Addr // primary global IPv6 address of Interface (invalid when absent)
+}
+
+// Options are the inputs of a rendering that do not come from the
+// environment.
+type Options struct {
+	// Self is the absolute path of the ipfailover binary; the default TCP
+	// check runs it as "Self check tcp ADDR:PORT" so no shell is needed.
+	Self string
+	// Version is stamped into the config's header comment.
+	Version string
+	// NotifyFIFO, when set, is the FIFO keepalived writes state changes to.
+	NotifyFIFO string
+}
+
+// Data is what the keepalived.conf template is executed over. A user template
+// (OPENSHIFT_HA_KEEPALIVED_TEMPLATE) receives exactly this structure.
+type Data struct {
+	Version     string // ipfailover version
+	Name        string // OPENSHIFT_HA_CONFIG_NAME as given
+	RouterID    string // Name scrubbed to [A-Za-z0-9_]
+	Interface   string // interface of every instance and VIP
+	NodeAddress string // this node's primary address (IPv4 if it has one)
+
+	AdminEmails        []string
+	EmailFrom          string
+	SMTPServer         string
+	SMTPConnectTimeout int
+
+	// GARPMasterRefresh is the period, in seconds, of gratuitous ARP/NA
+	// sent by a master. It bounds how long a client keeps a stale
+	// neighbour entry after a split brain heals (keepalived sends none when
+	// the old master never left MASTER).
+	GARPMasterRefresh int
+	NotifyFIFO        string // vrrp_notify_fifo path, or ""
+
+	Check        *Check // nil: no health check (monitor port 0 and no script)
+	NotifyScript string // notify script path, or ""
+
+	Instances []Instance
+}
+
+// Check is the vrrp_script every instance tracks.
+type Check struct {
+	Name     string // vrrp_script name
+	Command  string // the script line, split on white space by keepalived
+	Interval int    // seconds between runs
+	Timeout  int    // seconds before a run is killed and counted as a failure
+	Fall     int    // consecutive failures before FAULT
+	Rise     int    // consecutive successes before leaving FAULT
+}
+
+// Instance is one vrrp_instance: one VIP group.
+type Instance struct {
+	Name           string
+	VRID           int
+	Family         string // "ipv4" or "ipv6"
+	Priority       int    // 1..254, from package placement
+	Version        int    // VRRP version, 2 or 3
+	AdvertInterval string // seconds, as keepalived reads it ("1", "0.1")
+	Preemption     string // "nopreempt" or "preempt_delay N"
+	AuthPass       string // VRRPv2 PASS authentication, or "" (none for VRRPv3)
+
+	MulticastSource string   // mcast_src_ip, or ""
+	UnicastSource   string   // unicast_src_ip, or "" for multicast
+	UnicastPeers    []string // unicast_peer addresses (never this node's own)
+
+	VIPs []string // "address/len"
+}
+
+// authPassLen is the number of auth_pass bytes keepalived keeps; anything
+// longer is truncated with a config error, so only this prefix is rendered.
+const authPassLen = 8
+
+// NewData builds the template data for cfg on host h. An error of type
+// *env.InvalidError means the combination of configuration and host is
+// invalid (exit code 2), for example unicast with no peer left once this
+// node's own addresses are removed.
+func NewData(cfg env.Config, h Host, o Options) (Data, error) {
+	var problems []env.Problem
+	if h.Interface == "" {
+		return Data{}, fmt.Errorf("no network interface given")
+	}
+	for _, f := range cfg.Families() {
+		if !h.addr(f).IsValid() {
+			return Data{}, fmt.Errorf("interface %s has no %s address, needed for the %s VIPs", h.Interface, f, f)
+		}
+	}
+	node := h.Addr4
+	if !node.IsValid() {
+		node = h.Addr6
+	}
+
+	d := Data{
+		Version:            o.Version,
+		Name:               cfg.Name,
+		RouterID:           Scrub(cfg.Name),
+		Interface:          h.Interface,
+		NodeAddress:        node.String(),
+		AdminEmails:        cfg.AdminEmails,
+		EmailFrom:          "ipfailover@openshift.local",
+		SMTPServer:         cfg.SMTPServer,
+		SMTPConnectTimeout: 30,
+		GARPMasterRefresh:  5,
+		NotifyFIFO:         o.NotifyFIFO,
+		NotifyScript:       cfg.NotifyScript,
+		Check:              newCheck(cfg, node, o.Self),
+	}
+
+	advert, version4 := advertInterval(cfg.AdvertInterval)
+	auth := authPass(cfg.Name)
+
+	// Unicast peers, per family, without this node's own addresses: every
+	// node gets the same peer list from the shared environment.
+	peers := map[env.Family][]string{}
+	nodes := map[env.Family][]netip.Addr{}
+	if cfg.Unicast() {
+		own := map[netip.Addr]bool{h.Addr4: true, h.Addr6: true, cfg.UnicastSource: true}
+		for _, p := range cfg.UnicastPeers {
+			f := env.FamilyOf(p)
+			nodes[f] = append(nodes[f], p)
+			if !own[p] {
+				peers[f] = append(peers[f], p.String())
+			}
+		}
+		for _, f := range cfg.Families() {
+			if len(peers[f]) == 0 {
+				problems = append(problems, env.Problem{
+					Variable: "OPENSHIFT_HA_UNICAST_PEERS",
+					Value:    joinAddrs(cfg.UnicastPeers),
+					Reason: fmt.Sprintf("unicast needs at least one %s peer other than this node (%s); "+
+						"list every node's %s address, or unset OPENSHIFT_HA_USE_UNICAST for multicast", f, h.addr(f), f),
+				})
+			}
+			nodes[f] = append(nodes[f], h.addr(f))
+		}
+	}
+	if len(problems) > 0 {
+		return Data{}, &env.InvalidError{Problems: problems}
+	}
+
+	prio := map[env.Family][]int{}
+	for _, f := range cfg.Families() {
+		var count int
+		for _, g := range cfg.Groups {
+			if g.Family == f {
+				count++
+			}
+		}
+		prio[f] = placement.Priorities(h.addr(f), nodes[f], count, cfg.ReplicaCount)
+	}
+
+	seen := map[env.Family]int{}
+	for _, g := range cfg.Groups {
+		in := Instance{
+			Name:           fmt.Sprintf("%s_VIP_%d", d.RouterID, g.Index),
+			VRID:           g.VRID,
+			Family:         g.Family.String(),
+			Priority:       prio[g.Family][seen[g.Family]],
+			Version:        version4,
+			AdvertInterval: advert,
+			Preemption:     cfg.Preemption.String(),
+			AuthPass:       auth,
+		}
+		seen[g.Family]++
+		if g.Family == env.IPv6 {
+			// keepalived runs IPv6 instances as VRRPv3, which has no
+			// authentication.
+			in.Version = 3
+		}
+		if in.Version == 3 {
+			in.AuthPass = ""
+		}
+		if cfg.MulticastSource.IsValid() && env.FamilyOf(cfg.MulticastSource) == g.Family {
+			in.MulticastSource = cfg.MulticastSource.String()
+		}
+		if cfg.Unicast() {
+			src := h.addr(g.Family)
+			if cfg.UnicastSource.IsValid() && env.FamilyOf(cfg.UnicastSource) == g.Family {
+				src = cfg.UnicastSource
+			}
+			in.UnicastSource = src.String()
+			in.UnicastPeers = peers[g.Family]
+		}
+		for _, v := range g.VIPs {
+			in.VIPs = append(in.VIPs, v.String())
+		}
+		d.Instances = append(d.Instances, in)
+	}
+	return d, nil
+}
+
+func (h Host) addr(f env.Family) netip.Addr {
+	if f == env.IPv6 {
+		return h.Addr6
+	}
+	return h.Addr4
+}
+
+// newCheck returns the health check: the user's script, else a TCP connect to
+// this node's address on the monitor port (run by our own binary, so the
+// image needs no shell), else nothing when the port is 0.
+func newCheck(cfg env.Config, node netip.Addr, self string) *Check {
+	interval := int(cfg.CheckInterval / time.Second)
+	if interval < 1 {
+		interval = 1
+	}
+	// keepalived 2.2.7 starts overlapping runs when a run outlives the
+	// interval, so a run must be killed before the next one is due.
+	timeout := max(interval-1, 1)
+	c := &Check{Name: "chk_" + Scrub(cfg.Name), Interval: interval, Timeout: timeout, Fall: 1, Rise: 1}
+	switch {
+	case cfg.CheckScript != "":
+		c.Command = cfg.CheckScript
+	case cfg.MonitorPort != 0:
+		// The TCP check gives up before keepalived's own timeout so
+		// that a black-holed port counts as a plain failure.
+		c.Command = fmt.Sprintf("%s check tcp %s --timeout %s", self,
+			netip.AddrPortFrom(node, uint16(cfg.MonitorPort)), checkTimeout(timeout))
+	default:
+		return nil
+	}
+	return c
+}
+
+func checkTimeout(keepalivedTimeout int) string {
+	d := time.Duration(keepalivedTimeout) * time.Second * 8 / 10
+	return d.String()
+}
+
+// advertInterval formats the advert interval for keepalived and picks the
+// VRRP version for IPv4 instances: VRRPv2 carries whole seconds only
+// (keepalived rounds fractions), so a fractional interval needs VRRPv3.
+func advertInterval(d time.Duration) (string, int) {
+	if d <= 0 {
+		d = time.Second
+	}
+	if d%time.Second == 0 {
+		return strconv.Itoa(int(d / time.Second)), 2
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64), 3
+}
+
+// authPass is the VRRPv2 PASS secret the original image used: the
+// configuration name. keepalived keeps 8 bytes, so exactly those are
+// rendered and nodes of the original image still authenticate ours.
+func authPass(name string) string {
+	if len(name) > authPassLen {
+		return name[:authPassLen]
+	}
+	return name
+}
+
+// Scrub turns a configuration name into a keepalived identifier the way the
+// original image did: keep letters, digits, '-' and '_', then turn '-' into
+// '_'.
+func Scrub(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_':
+			b.WriteRune(r)
+		case r == '-':
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}

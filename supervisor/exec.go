@@ -1,0 +1,130 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Execer is the seam through which the supervisor touches processes, so the
+// lifecycle logic is unit-tested with a fake. OSExecer is the real one.
+type Execer interface {
+	// Start launches a long-running process. stdout and stderr receive its
+	// output. The process must not be tied to a context: the supervisor
+	// decides how it is stopped.
+	Start(name string, args, env []string, stdout, stderr io.Writer) (Process, error)
+	// Output runs a short command to completion and returns its combined
+	// stdout and stderr. A non-zero exit is reported as an error; the
+	// command is killed when ctx ends.
+	Output(ctx context.Context, name string, args ...string) ([]byte, error)
+	// IsKeepalived reports whether pid is a live (non-zombie) process named
+	// keepalived. It guards against a leftover instance found in a pid file.
+	IsKeepalived(pid int) bool
+	// Kill sends sig to an arbitrary pid (a leftover keepalived).
+	Kill(pid int, sig syscall.Signal) error
+}
+
+// Process is a started long-running process.
+type Process interface {
+	Pid() int
+	Signal(os.Signal) error
+	// Wait blocks until the process exits. It is called exactly once.
+	Wait() (ExitStatus, error)
+}
+
+// OSExecer implements Execer with os/exec.
+type OSExecer struct{}
+
+var _ Execer = OSExecer{}
+
+// pipeDrainDelay bounds how long Wait keeps reading keepalived's stdout and
+// stderr after it exited: orphaned scripts may hold the pipes open.
+const pipeDrainDelay = time.Second
+
+// Start implements Execer.
+func (OSExecer) Start(name string, args, env []string, stdout, stderr io.Writer) (Process, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	cmd.WaitDelay = pipeDrainDelay
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Own process group: a terminal's Ctrl-C or a group-wide signal
+		// reaches only the agent, which then stops keepalived in order.
+		Setpgid: true,
+		// If the agent dies without stopping keepalived, keepalived still
+		// gets SIGTERM, sends its priority-0 adverts and removes the VIPs.
+		Pdeathsig: syscall.SIGTERM,
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &osProcess{cmd: cmd}, nil
+}
+
+// Output implements Execer.
+func (OSExecer) Output(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = pipeDrainDelay
+	return cmd.CombinedOutput()
+}
+
+// IsKeepalived implements Execer by reading /proc/PID/stat.
+func (OSExecer) IsKeepalived(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	comm, state, ok := parseProcStat(string(b))
+	return ok && comm == "keepalived" && state != "Z" && state != "X"
+}
+
+// Kill implements Execer.
+func (OSExecer) Kill(pid int, sig syscall.Signal) error {
+	return syscall.Kill(pid, sig)
+}
+
+// parseProcStat extracts the command name and state from /proc/PID/stat
+// ("pid (comm) S ..."); comm may itself contain spaces and parentheses.
+func parseProcStat(s string) (comm, state string, ok bool) {
+	open := strings.IndexByte(s, '(')
+	closing := strings.LastIndexByte(s, ')')
+	if open < 0 || closing < open {
+		return "", "", false
+	}
+	fields := strings.Fields(s[closing+1:])
+	if len(fields) == 0 {
+		return "", "", false
+	}
+	return s[open+1 : closing], fields[0], true
+}
+
+type osProcess struct{ cmd *exec.Cmd }
+
+func (p *osProcess) Pid() int { return p.cmd.Process.Pid }
+
+func (p *osProcess) Signal(s os.Signal) error { return p.cmd.Process.Signal(s) }
+
+func (p *osProcess) Wait() (ExitStatus, error) {
+	err := p.cmd.Wait()
+	ps := p.cmd.ProcessState
+	if ps == nil {
+		return ExitStatus{Code: -1}, fmt.Errorf("wait for pid %d: %w", p.cmd.Process.Pid, err)
+	}
+	// A non-zero exit (*exec.ExitError) or pipes held open past WaitDelay
+	// are not wait failures: the status below says what happened.
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return ExitStatus{Code: ps.ExitCode()}, nil
+	}
+	if ws.Signaled() {
+		return ExitStatus{Code: -1, Signal: ws.Signal()}, nil
+	}
+	return ExitStatus{Code: ws.ExitStatus()}, nil
+}

@@ -1,0 +1,184 @@
+package supervisor
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// InitChildEnv is the environment marker set on the agent process started by
+// the PID-1 init. Its presence tells MaybeInit that it runs in the child and
+// must not start another one.
+const InitChildEnv = "IPFAILOVER_INIT_CHILD"
+
+// initDrainTimeout bounds how long the init keeps reaping after its child
+// exited. keepalived needs about 1.02 s after SIGTERM to exit (it releases
+// its VIPs within milliseconds, then waits on a 1 s timer); if the agent
+// died without stopping keepalived, keepalived got SIGTERM through
+// Pdeathsig and this window lets it finish before the kernel SIGKILLs
+// everything left in the PID namespace when PID 1 exits.
+const initDrainTimeout = 1500 * time.Millisecond
+
+// forwardedSignals are the signals the init passes on to its child. SIGCHLD
+// is the init's own business, and SIGURG is used internally by the Go
+// runtime for goroutine preemption, so neither is ever forwarded.
+var forwardedSignals = []os.Signal{
+	syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT,
+}
+
+// MaybeInit makes the process behave like tini when it runs as PID 1: it
+// re-executes /proc/self/exe with the same arguments, environment and stdio
+// as its only direct child, forwards termination and user signals to it,
+// reaps every zombie re-parented to PID 1, and finally reports the child's
+// exit status (128+signal when the child was killed).
+//
+// args is the full argument vector, normally os.Args. When the process is
+// not PID 1, or is already the child (InitChildEnv is set), MaybeInit
+// returns handled=false and the caller continues as the agent.
+func MaybeInit(args []string, log *slog.Logger) (handled bool, exitCode int) {
+	if os.Getpid() != 1 || os.Getenv(InitChildEnv) == "1" {
+		return false, 0
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := runInit(initConfig{
+		path:  "/proc/self/exe",
+		args:  args,
+		env:   append(os.Environ(), InitChildEnv+"=1"),
+		log:   log.With("component", "init"),
+		drain: initDrainTimeout,
+	})
+	return true, res.code
+}
+
+// initConfig is the input of runInit; separate from MaybeInit so tests can
+// run the same loop as a child subreaper instead of as PID 1.
+type initConfig struct {
+	path      string
+	args      []string
+	env       []string
+	log       *slog.Logger
+	drain     time.Duration
+	subreaper bool // become a child subreaper (tests only; PID 1 is one implicitly)
+}
+
+// initResult reports what the init loop did.
+type initResult struct {
+	code   int // exit code to return from the process
+	reaped int // processes reaped other than the direct child
+}
+
+// runInit starts the child and supervises it until it exits.
+func runInit(c initConfig) initResult {
+	// Subscribe before starting the child so neither its SIGCHLD nor an early
+	// SIGTERM can be lost.
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGCHLD}, forwardedSignals...)...)
+	defer signal.Stop(sigs)
+
+	if c.subreaper {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			c.log.Error("cannot become child subreaper", "err", err)
+			return initResult{code: 1}
+		}
+	}
+
+	pid, err := syscall.ForkExec(c.path, c.args, &syscall.ProcAttr{
+		Env:   c.env,
+		Files: []uintptr{0, 1, 2},
+		// Setpgid stays false: the child must share our process group and
+		// receive forwarded signals as the sole target.
+		Sys: &syscall.SysProcAttr{},
+	})
+	if err != nil {
+		c.log.Error("cannot start agent process", "path", c.path, "err", err)
+		return initResult{code: 1}
+	}
+	c.log.Debug("started agent process", "pid", pid)
+
+	var res initResult
+	childDone := false
+	for !childDone {
+		sig := <-sigs
+		if sig != syscall.SIGCHLD {
+			if err := syscall.Kill(pid, sig.(syscall.Signal)); err != nil && !errors.Is(err, syscall.ESRCH) {
+				c.log.Warn("cannot forward signal", "signal", sig, "pid", pid, "err", err)
+			}
+			continue
+		}
+		n, status, found := reapAll(pid)
+		res.reaped += n
+		if found {
+			childDone = true
+			res.code = exitCode(status)
+		}
+	}
+
+	// The child is gone; keep reaping whatever else exits (keepalived on
+	// its way down, orphaned scripts) until nothing is left or the window
+	// closes. Returning exits PID 1, which kills the rest of the namespace.
+	deadline := time.NewTimer(c.drain)
+	defer deadline.Stop()
+	for {
+		n, _, _ := reapAll(0)
+		res.reaped += n
+		if !hasChildren() {
+			return res
+		}
+		select {
+		case <-sigs: // SIGCHLD or a late signal with nobody to forward to
+		case <-deadline.C:
+			c.log.Warn("processes still running after agent exit; leaving them to the kernel")
+			return res
+		}
+	}
+}
+
+// reapAll collects every exited child without blocking. It returns how many
+// processes other than child it reaped, and child's status if child was
+// among them (child 0 means no special child).
+func reapAll(child int) (others int, childStatus syscall.WaitStatus, childFound bool) {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 { // ECHILD or nothing exited yet
+			return others, childStatus, childFound
+		}
+		if child != 0 && pid == child {
+			childStatus, childFound = ws, true
+			continue
+		}
+		others++
+	}
+}
+
+// hasChildren reports whether any child (running or zombie) remains, using
+// a non-reaping wait so no status is consumed.
+func hasChildren() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	return err == nil
+}
+
+// exitCode maps a wait status to a shell-style exit code: the exit status,
+// or 128+signal for a killed process.
+func exitCode(ws syscall.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	default:
+		return 1
+	}
+}
