@@ -41,10 +41,8 @@ func closestName(suffix string, known []string) string {
 	if len(suffix) > maxLen {
 		return ""
 	}
-	best, bestDist := "", len(suffix)/3+1
-	if bestDist < 3 {
-		bestDist = 3
-	}
+	// Allow about one edit in three, and at least three edits.
+	best, bestDist := "", max(3, len(suffix)/3)+1
 	for _, k := range known {
 		core := strings.TrimPrefix(strings.TrimPrefix(k, haPrefix), "HA_")
 		if d := levenshtein(suffix, core); d < bestDist {

@@ -198,7 +198,7 @@ func (l *vipList) addBlock(tok string, p netip.Prefix) error {
 			continue
 		}
 		if r := badVIPAddr(a); r != "" {
-			return fmt.Errorf("block contains %s, which %s", a, strings.TrimPrefix(r, "is "))
+			return fmt.Errorf("block includes %s, which %s", a, r)
 		}
 		if err := l.add(tok, netip.PrefixFrom(a, hostLen)); err != nil {
 			return err
@@ -239,7 +239,7 @@ func (l *vipList) addRange(tok string) error {
 	hostLen := start.BitLen()
 	for a := start; ; a = a.Next() {
 		if r := badVIPAddr(a); r != "" {
-			return fmt.Errorf("range contains %s, which %s", a, strings.TrimPrefix(r, "is "))
+			return fmt.Errorf("range includes %s, which %s", a, r)
 		}
 		if err := l.add(tok, netip.PrefixFrom(a, hostLen)); err != nil {
 			return err
@@ -292,13 +292,13 @@ func badVIPAddr(a netip.Addr) string {
 	case a.Is4In6():
 		return "is an IPv4-mapped IPv6 address; write the plain IPv4 address instead"
 	case a.IsUnspecified():
-		return "is the unspecified address, which cannot be a VIP"
+		return "is the unspecified address, not usable as a VIP"
 	case a.IsLoopback():
-		return "is a loopback address, which cannot be a VIP"
+		return "is a loopback address, not usable as a VIP"
 	case a.IsMulticast():
-		return "is a multicast address, which cannot be a VIP"
+		return "is a multicast address, not usable as a VIP"
 	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return "is the limited broadcast address, which cannot be a VIP"
+		return "is the limited broadcast address, not usable as a VIP"
 	}
 	return ""
 }

@@ -1,0 +1,531 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultBinary       = "keepalived"
+	DefaultCheckTimeout = 10 * time.Second
+	DefaultStopTimeout  = 5 * time.Second
+	DefaultBackoffMin   = 500 * time.Millisecond
+	DefaultBackoffMax   = 30 * time.Second
+	DefaultStablePeriod = 60 * time.Second
+	DefaultDebounce     = 500 * time.Millisecond
+	DefaultReadyTimeout = time.Second
+)
+
+// releaseTimeout bounds ReleaseVIPs during shutdown, when the Run context is
+// already cancelled.
+const releaseTimeout = 10 * time.Second
+
+// staleWaitPoll is how often a leftover keepalived is polled while it exits.
+const staleWaitPoll = 50 * time.Millisecond
+
+// readySettle is waited after a readiness log line before keepalived counts
+// as ready, covering the few milliseconds the new VRRP child needs to set up
+// its own signal handling.
+const readySettle = 100 * time.Millisecond
+
+// pidFiles are the pid files keepalived is told to write into RunDir, by
+// the flag that names each.
+var pidFiles = []struct{ flag, name string }{
+	{"-p", "keepalived.pid"},
+	{"-r", "vrrp.pid"},
+	{"-c", "checkers.pid"},
+	{"-b", "bfd.pid"},
+}
+
+// readyMarkers are keepalived log lines after which the parent process has
+// its signal handling in place (measured on 2.2.7: the parent blocks HUP and
+// reads it through a signalfd before it logs "Starting VRRP child process";
+// the child keeps HUP blocked or ignored until its own signalfd is ready).
+var readyMarkers = []string{"Starting VRRP child process", "Startup complete"}
+
+// Options configures Run. Only ConfigPath, RunDir and Render are required.
+type Options struct {
+	// Logger receives the supervisor's records and keepalived's output
+	// (one record per line, attribute source=keepalived). Nil discards.
+	Logger *slog.Logger
+	// Binary is the keepalived executable (default "keepalived" on PATH).
+	Binary string
+	// ConfigPath is where the rendered config is installed and what
+	// keepalived reads (-f). Its directory must be writable: new configs are
+	// staged next to it and renamed into place.
+	ConfigPath string
+	// ExtraArgs are appended to keepalived's command line (not to the -t
+	// check). They must not repeat -f, -p, -r, -c, -b, -n or -l.
+	ExtraArgs []string
+	// RunDir is an agent-owned directory for keepalived's pid files and its
+	// TMPDIR (where SIGUSR1/SIGJSON dumps go). It is created (0700) if
+	// missing; stale pid files in it are removed before every start.
+	RunDir string
+	// Render produces the complete desired configuration.
+	Render func(ctx context.Context) ([]byte, error)
+	// ReleaseVIPs removes this configuration's VIPs from the interface. It is
+	// called after keepalived exited unexpectedly and after a stop, because
+	// a crashed keepalived leaves its VIPs behind. Nil skips it.
+	ReleaseVIPs func(ctx context.Context) error
+	// WatchPaths are files whose change triggers a re-render (check script,
+	// notify script, user template). Their directories are watched; empty
+	// strings are ignored.
+	WatchPaths []string
+	// CheckTimeout bounds `keepalived -t` (default 10s).
+	CheckTimeout time.Duration
+	// StopTimeout is how long keepalived gets after SIGTERM before SIGKILL
+	// (default 5s; keepalived normally exits 1.02 s after SIGTERM).
+	StopTimeout time.Duration
+	// BackoffMin and BackoffMax bound the delay before restarting a crashed
+	// keepalived; the delay doubles per crash (defaults 500ms and 30s).
+	BackoffMin, BackoffMax time.Duration
+	// StablePeriod resets the backoff to BackoffMin when keepalived ran at
+	// least this long before exiting (default 60s).
+	StablePeriod time.Duration
+	// Debounce is how long watched files must stay quiet before a re-render
+	// (default 500ms), so a burst of writes causes one reload.
+	Debounce time.Duration
+	// ReadyTimeout is the fallback after which a started keepalived is
+	// considered ready for SIGHUP when no readiness log line was seen
+	// (default 1s). After a readiness line, 100ms more is waited.
+	ReadyTimeout time.Duration
+	// Exec starts and inspects processes (default OSExecer).
+	Exec Execer
+	// OnEvent, if set, is called synchronously from Run's goroutine for
+	// every lifecycle event (metrics hook). It must not block.
+	OnEvent func(Event)
+}
+
+func (o *Options) setDefaults() error {
+	if o.ConfigPath == "" {
+		return errors.New("supervisor: Options.ConfigPath is empty; it must name the keepalived config file to write")
+	}
+	if o.RunDir == "" {
+		return errors.New("supervisor: Options.RunDir is empty; it must name a directory for pid files")
+	}
+	if o.Render == nil {
+		return errors.New("supervisor: Options.Render is nil")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Binary == "" {
+		o.Binary = DefaultBinary
+	}
+	if o.Exec == nil {
+		o.Exec = OSExecer{}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.CheckTimeout, DefaultCheckTimeout)
+	def(&o.StopTimeout, DefaultStopTimeout)
+	def(&o.BackoffMin, DefaultBackoffMin)
+	def(&o.BackoffMax, DefaultBackoffMax)
+	def(&o.StablePeriod, DefaultStablePeriod)
+	def(&o.Debounce, DefaultDebounce)
+	def(&o.ReadyTimeout, DefaultReadyTimeout)
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = o.BackoffMin
+	}
+	return nil
+}
+
+// procExit is what the per-process wait goroutine reports.
+type procExit struct {
+	status ExitStatus
+	err    error
+}
+
+// supervisor is Run's state. It is only touched by Run's goroutine, except
+// for the channels fed by per-process goroutines.
+type supervisor struct {
+	o     Options
+	log   *slog.Logger
+	store *configStore
+
+	// The running keepalived; proc is nil while none runs. exitC and
+	// markerC belong to that process only, so late messages from an old
+	// process can never be mistaken for the current one.
+	proc     Process
+	started  time.Time
+	exitC    chan procExit
+	markerC  chan struct{}
+	outLog   *lineLogger
+	errLog   *lineLogger
+	ready    bool
+	hupOwed  bool // config changed after start; HUP once ready
+	readyT   *time.Timer
+	backoff  time.Duration
+	restartT *time.Timer
+}
+
+// Run supervises keepalived until ctx is cancelled. It installs a checked
+// config, starts keepalived, reloads it on hup and on changes of
+// Options.WatchPaths, restarts it with backoff when it exits, and on
+// cancellation stops it (SIGTERM, SIGKILL after StopTimeout), releases the
+// VIPs and returns nil.
+//
+// It returns an error only for problems before keepalived first starts: bad
+// Options, a render failure, a config rejected by `keepalived -t` (wrapping
+// ErrConfigCheck), or keepalived failing to start.
+func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
+	if err := o.setDefaults(); err != nil {
+		return err
+	}
+	s := &supervisor{
+		o:   o,
+		log: o.Logger.With("component", "supervisor"),
+		store: &configStore{
+			path: o.ConfigPath, binary: o.Binary, exec: o.Exec, timeout: o.CheckTimeout,
+		},
+		backoff:  o.BackoffMin,
+		readyT:   newStoppedTimer(),
+		restartT: newStoppedTimer(),
+	}
+	defer s.readyT.Stop()
+	defer s.restartT.Stop()
+
+	if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
+		return fmt.Errorf("create run dir %s: %w", o.RunDir, err)
+	}
+
+	watchC := make(chan struct{}, 1)
+	fw, err := newFileWatcher(o.WatchPaths, s.log)
+	if err != nil {
+		// inotify limits are a node-wide resource; SIGHUP still works.
+		s.log.Warn("file watching disabled; send SIGHUP to reload", "err", err)
+	}
+	if fw != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go fw.run(wctx, o.Debounce, watchC)
+	}
+
+	if err := s.reconcile(ctx, TriggerStart, true); err != nil {
+		return err
+	}
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			s.stop(ctx)
+			return nil
+		case _, ok := <-hup:
+			if !ok {
+				hup = nil // a closed channel must not spin the loop
+				continue
+			}
+			s.log.Info("reload requested", "trigger", TriggerSIGHUP)
+			_ = s.reconcile(ctx, TriggerSIGHUP, false) // logged and reported inside
+		case <-watchC:
+			s.log.Info("watched file changed; re-rendering", "trigger", TriggerWatch)
+			_ = s.reconcile(ctx, TriggerWatch, false)
+		case <-s.markerC:
+			s.markerC = nil // one readiness line is enough
+			if !s.ready {
+				if time.Since(s.started)+readySettle < o.ReadyTimeout {
+					s.readyT.Reset(readySettle)
+				}
+			}
+		case <-s.readyT.C:
+			s.markReady()
+		case ex := <-s.exitC:
+			s.handleExit(ctx, ex)
+		case <-s.restartT.C:
+			_ = s.reconcile(ctx, TriggerRestart, false)
+			if err := s.start(ctx); err != nil {
+				s.log.Error("cannot restart keepalived", "err", err)
+				s.scheduleRestart()
+			}
+		}
+	}
+}
+
+// reconcile renders the config and installs it if it changed. It returns
+// an error only when the new config could not be installed. When force is
+// set an unchanged file is checked anyway (first start: the file on disk
+// may be a leftover from an earlier container).
+func (s *supervisor) reconcile(ctx context.Context, trigger string, force bool) error {
+	data, err := s.o.Render(ctx)
+	if err != nil {
+		err = fmt.Errorf("render keepalived config: %w", err)
+		s.log.Error("config render failed; running config left untouched", "trigger", trigger, "err", err)
+		s.emit(Event{Kind: EventReloadFailed, Trigger: trigger, Err: err})
+		return err
+	}
+	if s.store.same(data) {
+		if err := s.store.fixMode(); err != nil {
+			s.log.Warn("cannot fix config file mode", "path", s.o.ConfigPath, "err", err)
+		}
+		if force {
+			if err := s.store.check(ctx, s.o.ConfigPath); err != nil {
+				s.log.Error("installed config rejected by keepalived -t", "path", s.o.ConfigPath, "err", err)
+				s.emit(Event{Kind: EventReloadFailed, Trigger: trigger, Err: err})
+				return err
+			}
+		}
+		s.log.Info("config unchanged, no reload", "trigger", trigger, "path", s.o.ConfigPath)
+		s.emit(Event{Kind: EventReloadUnchanged, Trigger: trigger})
+		return nil
+	}
+	if err := s.store.install(ctx, data); err != nil {
+		s.log.Error("new config not installed; running config left untouched", "trigger", trigger, "err", err)
+		s.emit(Event{Kind: EventReloadFailed, Trigger: trigger, Err: err})
+		return err
+	}
+	s.log.Info("new config installed", "trigger", trigger, "path", s.o.ConfigPath, "bytes", len(data))
+	s.emit(Event{Kind: EventReloadOK, Trigger: trigger})
+	if s.proc != nil {
+		s.hupOwed = true
+		if s.ready {
+			s.sendHUP()
+		} else {
+			s.log.Info("keepalived not ready for SIGHUP yet; reload deferred", "pid", s.proc.Pid())
+		}
+	}
+	return nil
+}
+
+// sendHUP asks the running keepalived to reload.
+func (s *supervisor) sendHUP() {
+	s.hupOwed = false
+	pid := s.proc.Pid()
+	if err := s.proc.Signal(syscall.SIGHUP); err != nil {
+		// It is exiting; the exit path restarts it with the new file.
+		s.log.Warn("cannot send SIGHUP to keepalived", "pid", pid, "err", err)
+		return
+	}
+	s.log.Info("sent SIGHUP to keepalived", "pid", pid)
+	s.emit(Event{Kind: EventHUPSent, PID: pid})
+}
+
+// markReady records that keepalived can take SIGHUP and sends a deferred one.
+func (s *supervisor) markReady() {
+	if s.proc == nil || s.ready {
+		return
+	}
+	s.ready = true
+	s.markerC = nil
+	s.emit(Event{Kind: EventReady, PID: s.proc.Pid()})
+	if s.hupOwed {
+		s.sendHUP()
+	}
+}
+
+// start launches keepalived. There is never more than one: the caller
+// guarantees no process of ours runs, and leftovers named in pid files are
+// waited for or killed first.
+func (s *supervisor) start(ctx context.Context) error {
+	if s.proc != nil {
+		return fmt.Errorf("keepalived already running as pid %d", s.proc.Pid())
+	}
+	s.clearStale(ctx)
+
+	args := []string{"--dont-fork", "--log-console", "-f", s.o.ConfigPath}
+	for _, p := range pidFiles {
+		args = append(args, p.flag, filepath.Join(s.o.RunDir, p.name))
+	}
+	args = append(args, s.o.ExtraArgs...)
+	env := append(os.Environ(), "TMPDIR="+s.o.RunDir)
+
+	markerC := make(chan struct{}, 1)
+	onLine := func(msg string) {
+		for _, m := range readyMarkers {
+			if strings.Contains(msg, m) {
+				select {
+				case markerC <- struct{}{}:
+				default:
+				}
+				return
+			}
+		}
+	}
+	outLog := newLineLogger(s.o.Logger, "stdout", onLine)
+	errLog := newLineLogger(s.o.Logger, "stderr", onLine)
+	proc, err := s.o.Exec.Start(s.o.Binary, args, env, outLog, errLog)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", s.o.Binary, err)
+	}
+	exitC := make(chan procExit, 1)
+	go func() {
+		st, err := proc.Wait()
+		exitC <- procExit{status: st, err: err}
+	}()
+
+	s.proc, s.exitC, s.markerC = proc, exitC, markerC
+	s.outLog, s.errLog = outLog, errLog
+	s.started = time.Now()
+	s.ready = false
+	s.hupOwed = false
+	s.readyT.Reset(s.o.ReadyTimeout)
+	s.log.Info("started keepalived", "pid", proc.Pid(), "args", strings.Join(args, " "))
+	s.emit(Event{Kind: EventStarted, PID: proc.Pid()})
+	return nil
+}
+
+// clearStale makes sure no keepalived named by a pid file in RunDir is
+// alive (for example the VRRP child of a parent that was SIGKILLed, which
+// takes about 1 s to exit on its PDEATHSIG), then removes the pid files so
+// keepalived cannot refuse to start with "daemon is already running".
+func (s *supervisor) clearStale(ctx context.Context) {
+	for _, p := range pidFiles {
+		path := filepath.Join(s.o.RunDir, p.name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			s.waitGone(ctx, pid)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("cannot remove stale pid file", "path", path, "err", err)
+		} else {
+			s.log.Debug("removed stale pid file", "path", path)
+		}
+	}
+}
+
+// waitGone gives a leftover keepalived StopTimeout to exit, then kills it.
+func (s *supervisor) waitGone(ctx context.Context, pid int) {
+	if !s.o.Exec.IsKeepalived(pid) {
+		return
+	}
+	s.log.Warn("leftover keepalived still running; waiting for it to exit", "pid", pid)
+	deadline := time.NewTimer(s.o.StopTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(staleWaitPoll)
+	defer tick.Stop()
+	for s.o.Exec.IsKeepalived(pid) {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			s.log.Warn("leftover keepalived did not exit; sending SIGKILL", "pid", pid)
+			if err := s.o.Exec.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				s.log.Error("cannot kill leftover keepalived", "pid", pid, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// handleExit deals with keepalived exiting on its own.
+func (s *supervisor) handleExit(ctx context.Context, ex procExit) {
+	pid, uptime := s.forget()
+	reason := ExitReason(ex.status)
+	s.log.Error("keepalived exited unexpectedly",
+		"pid", pid, "status", ex.status.String(), "reason", reason, "uptime", uptime.Round(time.Millisecond), "err", ex.err)
+	s.emit(Event{Kind: EventExited, PID: pid, Status: ex.status, Reason: reason, Uptime: uptime, Err: ex.err})
+	s.releaseVIPs(ctx)
+	if uptime >= s.o.StablePeriod {
+		s.backoff = s.o.BackoffMin
+	}
+	s.scheduleRestart()
+}
+
+// forget clears the state of the process that just exited.
+func (s *supervisor) forget() (pid int, uptime time.Duration) {
+	pid, uptime = s.proc.Pid(), time.Since(s.started)
+	// Wait returned, so the output copiers are done (or were cut off by
+	// the pipe drain delay); log a final unterminated line, if any.
+	s.outLog.Flush()
+	s.errLog.Flush()
+	s.proc, s.exitC, s.markerC = nil, nil, nil
+	s.ready, s.hupOwed = false, false
+	s.readyT.Stop()
+	return pid, uptime
+}
+
+func (s *supervisor) scheduleRestart() {
+	delay := s.backoff
+	s.backoff = min(s.backoff*2, s.o.BackoffMax)
+	s.restartT.Reset(delay)
+	s.log.Info("keepalived restart scheduled", "delay", delay)
+	s.emit(Event{Kind: EventRestartScheduled, Delay: delay})
+}
+
+// stop ends keepalived gracefully: SIGTERM, then SIGKILL after StopTimeout.
+func (s *supervisor) stop(ctx context.Context) {
+	s.restartT.Stop()
+	if s.proc != nil {
+		pid := s.proc.Pid()
+		s.log.Info("stopping keepalived", "pid", pid)
+		if err := s.proc.Signal(syscall.SIGTERM); err != nil {
+			s.log.Warn("cannot send SIGTERM to keepalived", "pid", pid, "err", err)
+		}
+		ex, ok := s.waitExit(s.o.StopTimeout)
+		if !ok {
+			s.log.Warn("keepalived did not exit after SIGTERM; sending SIGKILL", "pid", pid, "timeout", s.o.StopTimeout)
+			if err := s.proc.Signal(syscall.SIGKILL); err != nil {
+				s.log.Warn("cannot send SIGKILL to keepalived", "pid", pid, "err", err)
+			}
+			ex, ok = s.waitExit(s.o.StopTimeout)
+		}
+		if ok {
+			pid, uptime := s.forget()
+			s.log.Info("keepalived stopped", "pid", pid, "status", ex.status.String())
+			s.emit(Event{Kind: EventExited, PID: pid, Status: ex.status, Reason: "stopped by supervisor",
+				Expected: true, Uptime: uptime, Err: ex.err})
+		} else {
+			s.log.Error("keepalived did not exit even after SIGKILL; giving up on it", "pid", pid)
+		}
+	}
+	s.releaseVIPs(ctx)
+	s.emit(Event{Kind: EventStopped})
+}
+
+func (s *supervisor) waitExit(d time.Duration) (procExit, bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case ex := <-s.exitC:
+		return ex, true
+	case <-t.C:
+		return procExit{}, false
+	}
+}
+
+// releaseVIPs runs the caller's VIP cleanup with its own deadline, since it
+// also runs after ctx was cancelled.
+func (s *supervisor) releaseVIPs(ctx context.Context) {
+	if s.o.ReleaseVIPs == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := s.o.ReleaseVIPs(rctx); err != nil {
+		s.log.Error("cannot release VIPs", "err", err)
+		return
+	}
+	s.log.Info("released VIPs")
+}
+
+func (s *supervisor) emit(ev Event) {
+	if s.o.OnEvent != nil {
+		s.o.OnEvent(ev)
+	}
+}
+
+// newStoppedTimer returns a timer that has not fired and will not until
+// Reset; its channel can sit in a select meanwhile.
+func newStoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
