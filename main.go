@@ -99,4 +99,3 @@ func reportError(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "ipfailover:", err)
 	return exitFailure
 }
-
