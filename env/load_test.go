@@ -76,7 +76,7 @@ func TestLoadEmptyMeansDefault(t *testing.T) {
 
 func TestLoadEverything(t *testing.T) {
 	c, w := mustLoad(t,
-		"OPENSHIFT_HA_CONFIG_NAME=ipf-ha router",
+		"OPENSHIFT_HA_CONFIG_NAME=ipf-ha.router",
 		"OPENSHIFT_HA_VIRTUAL_IPS=10.245.2.101-105, 2001:db8::10/64",
 		"OPENSHIFT_HA_VIP_GROUPS=2",
 		"OPENSHIFT_HA_NETWORK_INTERFACE=br-ex",
@@ -110,7 +110,7 @@ func TestLoadEverything(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"Name", c.Name, "ipf-ha router"},
+		{"Name", c.Name, "ipf-ha.router"},
 		{"VIPs", len(c.VIPs), 6},
 		{"VIPGroups", c.VIPGroups, 2},
 		{"Groups", groupShape(c.Groups), []string{
@@ -208,6 +208,7 @@ func TestLoadRejected(t *testing.T) {
 		{"OPENSHIFT_HA_CONFIG_NAME=x\n}\nvrrp_instance EVIL {", "OPENSHIFT_HA_CONFIG_NAME", "x\n}\nvrrp_instance EVIL {", "keepalived.conf"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a#b", "OPENSHIFT_HA_CONFIG_NAME", "a#b", "'#'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a!b", "OPENSHIFT_HA_CONFIG_NAME", "a!b", "'!'"},
+		{"OPENSHIFT_HA_CONFIG_NAME=my config", "OPENSHIFT_HA_CONFIG_NAME", "my config", "spaces"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a${_RANDOM}", "OPENSHIFT_HA_CONFIG_NAME", "a${_RANDOM}", "'$'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a\\b", "OPENSHIFT_HA_CONFIG_NAME", "a\\b", "backslash"},
 		{"OPENSHIFT_HA_CONFIG_NAME=---", "OPENSHIFT_HA_CONFIG_NAME", "---", "letter or digit"},

@@ -43,6 +43,10 @@ func checkConfigName(s string) string {
 	if r := checkConfSafe(s); r != "" {
 		return r
 	}
+	// The name is also the VRRP PASS secret, a single keepalived token.
+	if strings.ContainsRune(s, ' ') {
+		return "must not contain spaces: it is also the VRRP authentication password, a single word in keepalived.conf"
+	}
 	// router_id and instance names keep only letters, digits, '-' and '_'
 	// of the name; something must be left.
 	if !strings.ContainsFunc(s, func(r rune) bool {

@@ -56,7 +56,11 @@ type Data struct {
 	NotifyFIFO        string // vrrp_notify_fifo path, or ""
 
 	Check        *Check // nil: no health check (monitor port 0 and no script)
-	NotifyScript string // notify script path, or ""
+	// NotifyScript is rendered as keepalived's own notify only when no
+	// FIFO is used; with a FIFO the agent runs it from the FIFO's events,
+	// serially and in order, which keepalived's fire-and-forget notify does
+	// not guarantee.
+	NotifyScript string
 
 	Instances []Instance
 }
@@ -126,6 +130,10 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 		NotifyFIFO:         o.NotifyFIFO,
 		NotifyScript:       cfg.NotifyScript,
 		Check:              newCheck(cfg, node, o.Self),
+	}
+
+	if o.NotifyFIFO != "" {
+		d.NotifyScript = ""
 	}
 
 	advert, version4 := advertInterval(cfg.AdvertInterval)

@@ -262,3 +262,27 @@ func BenchmarkRender254x4096(b *testing.B) {
 		}
 	}
 }
+
+func TestNotifyScriptMovesToFIFO(t *testing.T) {
+	cfg := mustConfig(t, []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100", "OPENSHIFT_HA_NOTIFY_SCRIPT=/etc/ipfailover/notify.sh"})
+	for _, c := range []struct {
+		fifo       string
+		wantNotify bool
+	}{{"", true}, {"/run/ipfailover/x/vrrp.fifo", false}} {
+		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, NotifyFIFO: c.fifo})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl, _ := Default()
+		out, err := tmpl.Execute(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(out, []byte(`notify "/etc/ipfailover/notify.sh"`)); got != c.wantNotify {
+			t.Errorf("fifo %q: notify rendered = %v, want %v", c.fifo, got, c.wantNotify)
+		}
+		if got := bytes.Contains(out, []byte("vrrp_notify_fifo "+c.fifo)); got != (c.fifo != "") {
+			t.Errorf("fifo %q: vrrp_notify_fifo rendered = %v", c.fifo, got)
+		}
+	}
+}
