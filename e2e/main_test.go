@@ -5,7 +5,8 @@
 //
 // The agent binary is built from the module root once per test run, or taken
 // from IPFAILOVER_E2E_BIN. IPFAILOVER_E2E_LONG=1 runs the long variants
-// (60 s zombie soak instead of 15 s).
+// (60 s zombie soak instead of 15 s). Node logs are printed when a test
+// fails, or always with IPFAILOVER_E2E_LOGS=1.
 package e2e
 
 import (
@@ -98,9 +99,9 @@ func newLab(t *testing.T, n int) *lab.Lab {
 	}
 	labs.Add(l)
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("IPFAILOVER_E2E_LOGS") == "1" {
 			for _, n := range l.Nodes {
-				t.Logf("--- last lines of %s (%s):\n%s", n.Name, n.LogPath(), n.LogTail(40))
+				t.Logf("--- last lines of %s (%s):\n%s", n.Name, n.LogPath(), n.LogTail(60))
 			}
 		}
 		if err := l.Close(); err != nil {
