@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,9 +24,10 @@ type Execer interface {
 	// stdout and stderr. A non-zero exit is reported as an error; the
 	// command is killed when ctx ends.
 	Output(ctx context.Context, name string, args ...string) ([]byte, error)
-	// IsKeepalived reports whether pid is a live (non-zombie) process named
-	// keepalived. It guards against a leftover instance found in a pid file.
-	IsKeepalived(pid int) bool
+	// Keepaliveds lists live (non-zombie) keepalived processes whose command
+	// line names configPath: leftovers of an earlier instance of this
+	// configuration, such as the VRRP child of a parent that was killed.
+	Keepaliveds(configPath string) ([]int, error)
 	// Kill sends sig to an arbitrary pid (a leftover keepalived).
 	Kill(pid int, sig syscall.Signal) error
 }
@@ -75,8 +77,37 @@ func (OSExecer) Output(ctx context.Context, name string, args ...string) ([]byte
 	return cmd.CombinedOutput()
 }
 
-// IsKeepalived implements Execer by reading /proc/PID/stat.
-func (OSExecer) IsKeepalived(pid int) bool {
+// Keepaliveds implements Execer by scanning /proc. keepalived's children
+// are forked without exec, so they carry the parent's command line.
+func (OSExecer) Keepaliveds(configPath string) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if !isLiveKeepalived(pid) {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if slices.Contains(strings.Split(string(cmdline), "\x00"), configPath) ||
+			strings.Contains(string(cmdline), "--use-file="+configPath+"\x00") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// isLiveKeepalived reports whether pid is a running (not zombie) process
+// whose command name is keepalived.
+func isLiveKeepalived(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false

@@ -72,14 +72,18 @@ func (f *fakeExec) Output(_ context.Context, name string, args ...string) ([]byt
 	return fn(string(b))
 }
 
-func (f *fakeExec) IsKeepalived(pid int) bool {
+// Keepaliveds reports each pid in alive while its counter lasts.
+func (f *fakeExec) Keepaliveds(string) ([]int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.alive[pid] > 0 {
-		f.alive[pid]--
-		return true
+	var pids []int
+	for pid, n := range f.alive {
+		if n > 0 {
+			f.alive[pid]--
+			pids = append(pids, pid)
+		}
 	}
-	return false
+	return pids, nil
 }
 
 func (f *fakeExec) Kill(pid int, _ syscall.Signal) error {

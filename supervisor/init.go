@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,7 +52,7 @@ func MaybeInit(args []string, log *slog.Logger) (handled bool, exitCode int) {
 	res := runInit(initConfig{
 		path:  "/proc/self/exe",
 		args:  args,
-		env:   append(os.Environ(), InitChildEnv+"=1"),
+		env:   withEnv(os.Environ(), InitChildEnv, "1"),
 		log:   log.With("component", "init"),
 		drain: initDrainTimeout,
 	})
@@ -168,6 +169,19 @@ func hasChildren() bool {
 	var info unix.Siginfo
 	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 	return err == nil
+}
+
+// withEnv returns env with key set to val, dropping any earlier entries for
+// key: syscall.ForkExec passes duplicates through and getenv returns the
+// first one, so appending alone would not override an inherited value.
+func withEnv(env []string, key, val string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, key+"="+val)
 }
 
 // exitCode maps a wait status to a shell-style exit code: the exit status,

@@ -2,7 +2,7 @@ package supervisor
 
 import (
 	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,26 +25,33 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "init":
+		if os.Getenv("SUPERVISOR_TEST_CHILD") == "init" {
+			os.Exit(96) // never recurse
+		}
 		res := runInit(initConfig{
 			path:      os.Args[0],
 			args:      []string{os.Args[0]},
-			env:       append(os.Environ(), testModeEnv+"="+os.Getenv("SUPERVISOR_TEST_CHILD")),
+			env:       withEnv(os.Environ(), testModeEnv, os.Getenv("SUPERVISOR_TEST_CHILD")),
 			log:       slog.New(slog.NewTextHandler(os.Stderr, nil)),
 			drain:     5 * time.Second,
 			subreaper: true,
 		})
 		fmt.Printf("RESULT %d %d\n", res.code, res.reaped)
 		os.Exit(res.code)
-	case "child-orphans":
-		// Leave three orphans behind that exit shortly after we do; the
-		// init inherits them as their subreaper and must reap them.
-		for range 3 {
-			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), testModeEnv+"=sleeper")
-			if err := cmd.Start(); err != nil {
-				os.Exit(99)
-			}
+	case "maybeinit":
+		// Under `unshare --pid --fork` this process is PID 1.
+		handled, code := MaybeInit(os.Args, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		if handled {
+			fmt.Printf("RESULT %d 0\n", code)
+			os.Exit(code)
 		}
+		if os.Getenv(InitChildEnv) != "1" || os.Getpid() == 1 {
+			os.Exit(95)
+		}
+		orphans()
+		os.Exit(5)
+	case "child-orphans":
+		orphans()
 		os.Exit(3)
 	case "sleeper":
 		time.Sleep(200 * time.Millisecond)
@@ -69,13 +76,25 @@ func TestMain(m *testing.M) {
 	}
 }
 
+// orphans leaves three processes behind that exit shortly after the caller
+// does; the init inherits them and must reap them.
+func orphans() {
+	for range 3 {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = withEnv(os.Environ(), testModeEnv, "sleeper")
+		if err := cmd.Start(); err != nil {
+			os.Exit(99)
+		}
+	}
+}
+
 // runTestInit starts the test binary as an init supervising child mode.
 // If signalAfterReady is set, it is sent to the init once the child printed
 // READY. It returns the exit code and the reaped count the init reported.
 func runTestInit(t *testing.T, child string, signalAfterReady syscall.Signal) (code, reaped int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), testModeEnv+"=init", "SUPERVISOR_TEST_CHILD="+child)
+	cmd.Env = withEnv(withEnv(os.Environ(), testModeEnv, "init"), "SUPERVISOR_TEST_CHILD", child)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -84,7 +103,6 @@ func runTestInit(t *testing.T, child string, signalAfterReady syscall.Signal) (c
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
 	timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
 	defer timer.Stop()
 	code, reaped = -1, -1
@@ -102,22 +120,14 @@ func runTestInit(t *testing.T, child string, signalAfterReady syscall.Signal) (c
 			}
 		}
 	}
-	close(done)
 	err = cmd.Wait()
-	var ee *exec.ExitError
-	if err != nil && !isExitError(err, &ee) {
+	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
 	if got := cmd.ProcessState.ExitCode(); got != code {
 		t.Errorf("init exit code %d, reported %d", got, code)
 	}
 	return code, reaped
-}
-
-func isExitError(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	*target = e
-	return ok
 }
 
 func TestInitReapsOrphansAndReturnsChildCode(t *testing.T) {
@@ -192,5 +202,30 @@ func TestMaybeInitNotPID1(t *testing.T) {
 	}
 }
 
-// jsonUnused keeps encoding/json imported for future structured results.
-var _ = json.Valid
+func TestWithEnv(t *testing.T) {
+	got := withEnv([]string{"A=1", "IPFAILOVER_INIT_CHILD=0", "AB=2", "IPFAILOVER_INIT_CHILD=x"}, InitChildEnv, "1")
+	want := []string{"A=1", "AB=2", "IPFAILOVER_INIT_CHILD=1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("withEnv = %v, want %v", got, want)
+	}
+}
+
+func TestMaybeInitAsPID1(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --pid")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare not found")
+	}
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", os.Args[0])
+	cmd.Env = withEnv(os.Environ(), testModeEnv, "maybeinit")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 5 || !strings.Contains(string(out), "RESULT 5") {
+		t.Errorf("exit code %d, output %q; want 5 from the agent child via PID 1", code, out)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -247,6 +246,9 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 		case ex := <-s.exitC:
 			s.handleExit(ctx, ex)
 		case <-s.restartT.C:
+			if ctx.Err() != nil {
+				continue // shutting down; the ctx.Done case stops cleanly
+			}
 			_ = s.reconcile(ctx, TriggerRestart, false)
 			if err := s.start(ctx); err != nil {
 				s.log.Error("cannot restart keepalived", "err", err)
@@ -341,7 +343,7 @@ func (s *supervisor) start(ctx context.Context) error {
 		args = append(args, p.flag, filepath.Join(s.o.RunDir, p.name))
 	}
 	args = append(args, s.o.ExtraArgs...)
-	env := append(os.Environ(), "TMPDIR="+s.o.RunDir)
+	env := withEnv(os.Environ(), "TMPDIR", s.o.RunDir)
 
 	markerC := make(chan struct{}, 1)
 	onLine := func(msg string) {
@@ -378,48 +380,55 @@ func (s *supervisor) start(ctx context.Context) error {
 	return nil
 }
 
-// clearStale makes sure no keepalived named by a pid file in RunDir is
-// alive (for example the VRRP child of a parent that was SIGKILLed, which
-// takes about 1 s to exit on its PDEATHSIG), then removes the pid files so
-// keepalived cannot refuse to start with "daemon is already running".
+// clearStale makes sure no keepalived of this configuration is still alive
+// (for example the VRRP child of a parent that was SIGKILLed: it gets
+// SIGTERM through PDEATHSIG, removes its pid file at once but exits about
+// 1 s later), then removes the pid files in RunDir so keepalived cannot
+// refuse to start with "daemon is already running".
 func (s *supervisor) clearStale(ctx context.Context) {
+	s.waitGone(ctx)
 	for _, p := range pidFiles {
 		path := filepath.Join(s.o.RunDir, p.name)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-			s.waitGone(ctx, pid)
-		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.log.Warn("cannot remove stale pid file", "path", path, "err", err)
-		} else {
+		if err := os.Remove(path); err == nil {
 			s.log.Debug("removed stale pid file", "path", path)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("cannot remove stale pid file", "path", path, "err", err)
 		}
 	}
 }
 
-// waitGone gives a leftover keepalived StopTimeout to exit, then kills it.
-func (s *supervisor) waitGone(ctx context.Context, pid int) {
-	if !s.o.Exec.IsKeepalived(pid) {
+// waitGone gives leftover keepalived processes StopTimeout to exit, then
+// kills them.
+func (s *supervisor) waitGone(ctx context.Context) {
+	pids, err := s.o.Exec.Keepaliveds(s.o.ConfigPath)
+	if err != nil {
+		s.log.Warn("cannot look for leftover keepalived processes", "err", err)
 		return
 	}
-	s.log.Warn("leftover keepalived still running; waiting for it to exit", "pid", pid)
+	if len(pids) == 0 {
+		return
+	}
+	s.log.Warn("leftover keepalived still running; waiting for it to exit", "pids", pids)
 	deadline := time.NewTimer(s.o.StopTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(staleWaitPoll)
 	defer tick.Stop()
-	for s.o.Exec.IsKeepalived(pid) {
+	for len(pids) > 0 {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
 			return
 		case <-deadline.C:
-			s.log.Warn("leftover keepalived did not exit; sending SIGKILL", "pid", pid)
-			if err := s.o.Exec.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				s.log.Error("cannot kill leftover keepalived", "pid", pid, "err", err)
+			for _, pid := range pids {
+				s.log.Warn("leftover keepalived did not exit; sending SIGKILL", "pid", pid)
+				if err := s.o.Exec.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+					s.log.Error("cannot kill leftover keepalived", "pid", pid, "err", err)
+				}
 			}
+			return
+		}
+		if pids, err = s.o.Exec.Keepaliveds(s.o.ConfigPath); err != nil {
+			s.log.Warn("cannot look for leftover keepalived processes", "err", err)
 			return
 		}
 	}

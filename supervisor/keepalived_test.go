@@ -181,8 +181,7 @@ func TestRunStartsAfterCheckedAtomicWriteAndStops(t *testing.T) {
 		t.Errorf("ReleaseVIPs called %d times, want 1", n)
 	}
 	var kinds []string
-	for ev := range len(h.ev.ch) {
-		_ = ev
+	for len(h.ev.ch) > 0 {
 		kinds = append(kinds, string((<-h.ev.ch).Kind))
 	}
 	want := []string{"reload_ok", "started", "ready", "exited", "stopped"}
@@ -454,24 +453,33 @@ func TestStopDuringBackoffReleasesVIPs(t *testing.T) {
 	}
 }
 
-func TestLeftoverKeepalivedIsWaitedForThenKilled(t *testing.T) {
-	h := newHarness(t)
-	if err := os.MkdirAll(h.run, 0o700); err != nil {
-		t.Fatal(err)
+func TestLeftoverKeepalived(t *testing.T) {
+	tests := []struct {
+		name       string
+		scans      int // how many scans still see the leftover
+		wantKilled []int
+	}{
+		{"exits by itself: waited for", 3, nil},
+		{"never exits: killed after StopTimeout", 1 << 30, []int{4242}},
 	}
-	if err := os.WriteFile(filepath.Join(h.run, "vrrp.pid"), []byte("4242\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.fx.alive[4242] = 1 << 30 // never exits on its own
-	o := h.options()
-	o.StopTimeout = 100 * time.Millisecond
-	h.start(o)
-	h.fx.waitStarted(t)
-	h.fx.mu.Lock()
-	killed := slices.Clone(h.fx.killed)
-	h.fx.mu.Unlock()
-	if !slices.Equal(killed, []int{4242}) {
-		t.Errorf("killed %v, want [4242]", killed)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.fx.alive[4242] = tc.scans
+			o := h.options()
+			o.StopTimeout = 300 * time.Millisecond
+			h.start(o)
+			h.fx.waitStarted(t)
+			h.fx.mu.Lock()
+			killed, left := slices.Clone(h.fx.killed), h.fx.alive[4242]
+			h.fx.mu.Unlock()
+			if !slices.Equal(killed, tc.wantKilled) {
+				t.Errorf("killed %v, want %v", killed, tc.wantKilled)
+			}
+			if tc.wantKilled == nil && left != 0 {
+				t.Errorf("started while the leftover was still alive (%d scans left)", left)
+			}
+		})
 	}
 }
 

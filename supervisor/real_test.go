@@ -137,7 +137,7 @@ func TestRealKeepalivedLifecycle(t *testing.T) {
 	if ev.PID == pid {
 		t.Error("not restarted")
 	}
-	if (OSExecer{}).IsKeepalived(vrrpPID) {
+	if isLiveKeepalived(vrrpPID) {
 		t.Errorf("old VRRP child %d still alive when the new keepalived started", vrrpPID)
 	}
 	h.ev.next(t, EventReady)
