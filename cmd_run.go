@@ -82,7 +82,14 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	}
 	log.Info("node facts", "interface", host.Interface, "ipv4", host.Addr4, "ipv6", host.Addr6)
 
-	renderFn := func(context.Context) ([]byte, error) { return renderConfig(cfg, host, "") }
+	runDir := filepath.Join(runDirRoot, render.Scrub(cfg.Name))
+	obs, err := startObservability(ctx, cfg, host, runDir, log)
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	defer obs.Close()
+
+	renderFn := func(context.Context) ([]byte, error) { return renderConfig(cfg, host, obs.FIFOPath()) }
 	conf, err := renderFn(ctx)
 	if err != nil {
 		return reportError(stderr, err)
@@ -122,7 +129,8 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 		Binary:      keepalived,
 		ConfigPath:  cfg.KeepalivedConfig,
 		ExtraArgs:   cfg.KeepalivedOptions,
-		RunDir:      filepath.Join(runDirRoot, render.Scrub(cfg.Name)),
+		RunDir:      runDir,
+		OnEvent:     obs.OnEvent,
 		Render:      renderFn,
 		ReleaseVIPs: release,
 		WatchPaths:  []string{cfg.CheckScript, cfg.NotifyScript, cfg.KeepalivedTemplate},

@@ -33,8 +33,11 @@ commands:
   render              print keepalived.conf for this environment and exit
                       [--interface NAME] [--address IP]... stand in for host facts
   cleanup             remove this configuration's multicast rule and VIPs
+  manifests [NAME] [flags]  print Kubernetes/OpenShift objects (like oc adm ipfailover)
   check tcp ADDR:PORT [--timeout D]
                       the default health check: connect, exit 0 on success
+  status [--address HOST:PORT] [--json]
+                      print the local agent's state (exit 0 healthy and ready)
   version             print the version
 
 Configuration comes from OPENSHIFT_HA_* environment variables (see README).
@@ -56,8 +59,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args, stderr, log)
 	case "render":
 		return cmdRender(args, stdout, stderr, log)
+	case "status":
+		return cmdStatus(args, stdout, stderr, log)
 	case "cleanup":
 		return cmdCleanup(args, stderr, log)
+	case "manifests":
+		return cmdManifests(args, stdout, stderr, log)
 	case "check":
 		return cmdCheck(args, stderr)
 	case "version":

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -62,7 +61,7 @@ vrrp_instance V6 {
 			t.Fatal(err)
 		}
 	}
-	n1, n2 := l.Nodes[0], l.Nodes[1]
+	n1 := l.Nodes[0]
 	waitHolding(t, l, vips, 15*time.Second, func(h lab.Holding) error {
 		if err := h.ExactlyOne(); err != nil {
 			return err
@@ -127,7 +126,6 @@ vrrp_instance V6 {
 		t.Fatal(err)
 	}
 	waitHolding(t, l, vips, 10*time.Second, func(h lab.Holding) error { return h.ExactlyOne() })
-	_ = n2
 }
 
 // waitHolding polls where the VIPs are until check accepts it.
@@ -147,5 +145,3 @@ func waitHolding(t *testing.T, l *lab.Lab, vips []netip.Addr, timeout time.Durat
 	}
 	return last
 }
-
-var _ = context.Background

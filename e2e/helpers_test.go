@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -184,5 +183,3 @@ func kill(t *testing.T, pid int, sig syscall.Signal) {
 
 // long reports whether the long variants were asked for.
 func long() bool { return os.Getenv("IPFAILOVER_E2E_LONG") == "1" }
-
-var _ = context.Background

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -112,7 +111,7 @@ func newLab(t *testing.T, n int) *lab.Lab {
 	return l
 }
 
-// envMap renders KEY=VALUE pairs in a stable order.
+// envList renders a map as KEY=VALUE pairs.
 func envList(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k, v := range m {
@@ -120,6 +119,3 @@ func envList(m map[string]string) []string {
 	}
 	return out
 }
-
-// cmdline joins argv for messages.
-func cmdline(argv []string) string { return strings.Join(argv, " ") }

@@ -38,6 +38,28 @@ func TestSteadyState(t *testing.T) {
 			}
 		})
 	}
+	// With the default preempt_delay 300 the first node to start usually
+	// masters everything for five minutes (the nodes' priorities for a
+	// group can differ by as little as 1, i.e. 4 ms of skew, less than the
+	// start jitter). With immediate preemption the placement must show at
+	// once: two nodes alternate groups.
+	t.Run("2nodes-spread", func(t *testing.T) {
+		l := newLab(t, 2)
+		vips := addrRange(200, 203)
+		startAgents(t, l, "192.0.2.200-203", map[string]string{"OPENSHIFT_HA_PREEMPTION": "preempt_delay 0"})
+		h := waitStable(t, l, vips, 20*time.Second, masterDown+time.Second, func(h lab.Holding) error {
+			if err := h.ExactlyOne(); err != nil {
+				return err
+			}
+			for _, n := range l.Nodes {
+				if len(h.HeldBy(n.Name)) == 0 {
+					return fmt.Errorf("%s masters no VIP: %v", n.Name, h)
+				}
+			}
+			return nil
+		})
+		t.Logf("placement %v", h)
+	})
 }
 
 // Scenario 2: SIGTERM to the master's agent hands its VIPs over within the
@@ -71,10 +93,11 @@ func TestGracefulStop(t *testing.T) {
 		}
 		return nil
 	})
-	traces := stopProbers(probers)
 	if err != nil {
+		stopProbers(probers)
 		t.Fatalf("after SIGTERM to %s: %v", old.Name, err)
 	}
+	traces := stopProbersAfterMove(t, probers, t0, old.Name)
 	t.Logf("graceful stop of %s: VIPs %v released after %v, held by the peer after %v (handover time)",
 		old.Name, moving, released.Round(time.Millisecond), moved.Round(time.Millisecond))
 	logTraces(t, traces)
@@ -123,10 +146,11 @@ func TestNodeLoss(t *testing.T) {
 		moved = time.Since(t0)
 		return nil
 	})
-	traces := stopProbers(probers)
 	if err != nil {
+		stopProbers(probers)
 		t.Fatalf("after cutting %s's link: %v", lost.Name, err)
 	}
+	traces := stopProbersAfterMove(t, probers, t0, lost.Name)
 	t.Logf("link cut of %s: VIPs %v held by others after %v", lost.Name, moving, moved.Round(time.Millisecond))
 	logTraces(t, traces)
 	// The poll and the process scheduling on a busy CI host add a little.
@@ -363,23 +387,30 @@ func TestMulticastRule(t *testing.T) {
 	checkRule := func(when string) {
 		t.Helper()
 		for _, n := range l.Nodes {
-			var policy string
-			var rules []string
 			// The agent inserts the rule before it starts keepalived.
 			waitKeepalived(t, n, 0, 15*time.Second)
-			policy, rules, err := n.IPTables(ctx, "iptables", "INPUT")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var at []int
-			for i, r := range rules {
-				if isVRRPAccept(r) {
-					at = append(at, i+1)
+			// Polled briefly: a listing that overlaps another iptables
+			// process in the namespace was once seen to come back empty.
+			var policy string
+			var rules []string
+			err := lab.Poll(ctx, 3*time.Second, 100*time.Millisecond, func() error {
+				var err error
+				if policy, rules, err = n.IPTables(ctx, "iptables", "INPUT"); err != nil {
+					return err
 				}
-			}
-			if policy != "DROP" || !slices.Equal(at, []int{1}) {
-				t.Errorf("%s, %s: INPUT policy %s, 224.0.0.18 accept rule at positions %v, want exactly one at position 1; rules:\n%s",
-					when, n.Name, policy, at, strings.Join(rules, "\n"))
+				var at []int
+				for i, r := range rules {
+					if isVRRPAccept(r) {
+						at = append(at, i+1)
+					}
+				}
+				if policy != "DROP" || !slices.Equal(at, []int{1}) {
+					return fmt.Errorf("INPUT policy %s, 224.0.0.18 accept rule at positions %v, want exactly one at position 1", policy, at)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("%s, %s: %v; rules:\n%s", when, n.Name, err, strings.Join(rules, "\n"))
 			}
 			if _, r6, err := n.IPTables(ctx, "ip6tables", "INPUT"); err == nil {
 				t.Logf("%s, %s: ip6tables INPUT: %q", when, n.Name, r6)
@@ -433,6 +464,26 @@ func startProbers(l *lab.Lab, vips []netip.Addr) []*lab.Prober {
 		ps = append(ps, l.StartProber(netip.AddrPortFrom(v, lab.DefaultServicePort), 20*time.Millisecond, 100*time.Millisecond))
 	}
 	return ps
+}
+
+// stopProbersAfterMove waits (bounded) until every prober got an answer
+// from a node other than from since t0, so that the traces cover the whole
+// client outage, then stops them.
+func stopProbersAfterMove(t *testing.T, ps []*lab.Prober, t0 time.Time, from string) []lab.Trace {
+	t.Helper()
+	err := lab.Poll(t.Context(), 3*time.Second, 20*time.Millisecond, func() error {
+		for _, p := range ps {
+			tr := p.Trace()
+			if _, ok := tr.FirstAnswerFrom(t0, func(n string) bool { return n != from }); !ok {
+				return fmt.Errorf("client got no answer for %s from a node other than %s", tr.Target, from)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	return stopProbers(ps)
 }
 
 func stopProbers(ps []*lab.Prober) []lab.Trace {

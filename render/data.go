@@ -55,7 +55,7 @@ type Data struct {
 	GARPMasterRefresh int
 	NotifyFIFO        string // vrrp_notify_fifo path, or ""
 
-	Check        *Check // nil: no health check (monitor port 0 and no script)
+	Check *Check // nil: no health check (monitor port 0 and no script)
 	// NotifyScript is rendered as keepalived's own notify only when no
 	// FIFO is used; with a FIFO the agent runs it from the FIFO's events,
 	// serially and in order, which keepalived's fire-and-forget notify does

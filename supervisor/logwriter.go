@@ -25,6 +25,9 @@ var levelHints = []struct {
 	substr string
 	level  slog.Level
 }{
+	// The agent requests a JSON dump every few seconds for its metrics;
+	// keepalived announces each one.
+	{"printing vrrp as json", slog.LevelDebug},
 	{"security violation", slog.LevelError},
 	{"permanent error", slog.LevelError},
 	{"error", slog.LevelError},

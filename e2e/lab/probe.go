@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -173,6 +174,16 @@ func (l *Lab) StartProber(target netip.AddrPort, interval, timeout time.Duration
 		}
 	}()
 	return p
+}
+
+// Trace returns the samples so far, without stopping.
+func (p *Prober) Trace() Trace {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.trace
+	t.Samples = slices.Clone(t.Samples)
+	t.End = time.Now()
+	return t
 }
 
 // Stop ends probing and returns the trace.

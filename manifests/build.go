@@ -1,0 +1,441 @@
+package manifests
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+
+	"github.com/ipfailover/ipfailover/env"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Result is what Build produces.
+type Result struct {
+	// Objects in apply order: ServiceAccount, RoleBinding (deploymentconfig
+	// with a namespace), ConfigMap (embedded scripts), then the workload.
+	Objects []any
+	// Env is the container environment, in the order written.
+	Env []corev1.EnvVar
+	// Config is the configuration the agent will load from Env.
+	Config env.Config
+	// Warnings are env's warnings plus the generator's own (VRID
+	// planning); Notes are informational (what was embedded, what to do
+	// next). Both go to stderr.
+	Warnings []string
+	Notes    []string
+}
+
+// Pod-level choices, each explained where the pod is built.
+const (
+	labelKey                = "ipfailover" // the label `oc adm ipfailover` put on its pods
+	terminationGraceSeconds = 30
+	minReadySeconds         = 10
+	// sccClusterRole is the ClusterRole OpenShift 4 creates for the
+	// privileged SCC; binding it is what `oc adm policy add-scc-to-user
+	// privileged -z SA` does.
+	sccClusterRole = "system:openshift:scc:privileged"
+	// vridHeadroomHint is the smallest gap suggested between the VRID
+	// ranges of two configurations, as in the seed docs' geo-cache example.
+	vridHeadroomHint = 10
+)
+
+var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+
+// ImageFor returns the default image for a generator of the given version:
+// a release pins its own tag, anything else (dev builds) uses DefaultImage.
+func ImageFor(version string) string {
+	if releaseVersion.MatchString(version) {
+		return "ghcr.io/ipfailover/ipfailover:" + version
+	}
+	return DefaultImage
+}
+
+// Build validates req with the agent's own rules and builds the objects.
+// Every problem is returned at once in an *env.InvalidError; on error the
+// Result is empty.
+func Build(req Request) (Result, error) {
+	var ps problems
+	if errs := validation.IsDNS1123Label(req.Name + "-keepalived"); len(errs) > 0 || req.Name == "" {
+		ps.add("NAME", req.Name, "must be a lower-case DNS label (letters, digits, '-'; starting and ending with a letter or digit) of at most 52 characters: it names the objects and the container <NAME>-keepalived")
+	}
+	switch req.Kind {
+	case KindDeployment, KindDaemonSet, KindDeploymentConfig:
+	default:
+		ps.add("--kind", string(req.Kind), "must be deployment, daemonset or deploymentconfig")
+	}
+	if req.Namespace != "" {
+		if errs := validation.IsDNS1123Label(req.Namespace); len(errs) > 0 {
+			ps.add("--namespace", req.Namespace, "must be a lower-case DNS label of at most 63 characters")
+		}
+	}
+	if errs := validation.IsDNS1123Subdomain(req.ServiceAccount); len(errs) > 0 {
+		ps.add("--service-account", req.ServiceAccount, "must be a lower-case DNS subdomain (letters, digits, '-', '.') of at most 253 characters")
+	}
+	if req.Image == "" || len(req.Image) > 1024 || regexp.MustCompile(`\s`).MatchString(req.Image) {
+		ps.add("--image", req.Image, "must be a container image reference without white space")
+	}
+	nodeSelector := parseSelector(req.Selector, &ps)
+	check, checkNote := resolveScript("--check-script", req.CheckScript, req.ReadFile, &ps)
+	notify, notifyNote := resolveScript("--notify-script", req.NotifyScript, req.ReadFile, &ps)
+	if check.Key != "" && check.Key == notify.Key && check.Content != notify.Content {
+		ps.add("--notify-script", req.NotifyScript, fmt.Sprintf("has the same base name as --check-script (%s) but different content; rename one of the files", check.Key))
+	}
+
+	envVars := environment(req, check.PodPath, notify.PodPath)
+	cfg, warns, err := env.Load(environ(envVars))
+	if err != nil {
+		inv, ok := err.(*env.InvalidError)
+		if !ok {
+			return Result{}, fmt.Errorf("validate the environment: %w", err)
+		}
+		ps = append(ps, inv.Problems...)
+	}
+	if len(ps) > 0 {
+		return Result{}, &env.InvalidError{Problems: ps}
+	}
+	if req.MetricsAddress == nil {
+		// Write the agent's default for this offset out explicitly, so the
+		// probes, the port and the variable agree and stay put.
+		envVars = append(envVars, corev1.EnvVar{Name: "OPENSHIFT_HA_METRICS_ADDRESS", Value: cfg.MetricsAddress})
+	}
+
+	res := Result{Env: envVars, Config: cfg}
+	for _, w := range warns {
+		res.Warnings = append(res.Warnings, w.String())
+	}
+	res.Warnings = append(res.Warnings, vridWarnings(cfg)...)
+	for _, n := range []string{checkNote, notifyNote} {
+		if n != "" {
+			res.Notes = append(res.Notes, n)
+		}
+	}
+
+	var scripts []script
+	for _, s := range []script{check, notify} {
+		if s.Key != "" && (len(scripts) == 0 || scripts[0].Key != s.Key) {
+			scripts = append(scripts, s)
+		}
+	}
+	g := generator{req: req, cfg: cfg, env: envVars, nodeSelector: nodeSelector, scripts: scripts}
+	res.Objects = append(res.Objects, g.serviceAccount())
+	if req.Kind == KindDeploymentConfig {
+		if req.Namespace != "" {
+			res.Objects = append(res.Objects, g.sccRoleBinding())
+		} else {
+			res.Notes = append(res.Notes, fmt.Sprintf("no --namespace given, so no RoleBinding for the privileged SCC was generated; grant it with: oc adm policy add-scc-to-user privileged -z %s", req.ServiceAccount))
+		}
+	}
+	if len(scripts) > 0 {
+		res.Objects = append(res.Objects, g.configMap())
+	}
+	res.Objects = append(res.Objects, g.workload())
+	if cfg.MetricsAddress == "" {
+		res.Notes = append(res.Notes, "--metrics-address is empty: the metrics/health server is off, so the pod gets no probes")
+	}
+	return res, nil
+}
+
+// environment lists the container's variables in a fixed order. Defaults
+// are written out, as the 3.x CLI did; a variable whose empty value would
+// mean "unset" is left out instead of being written empty.
+func environment(req Request, checkPath, notifyPath string) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	add := func(name, value string, always bool) {
+		if always || value != "" {
+			out = append(out, corev1.EnvVar{Name: name, Value: value})
+		}
+	}
+	add("OPENSHIFT_HA_CONFIG_NAME", req.Name, true)
+	add("OPENSHIFT_HA_VIRTUAL_IPS", req.VirtualIPs, true)
+	add("OPENSHIFT_HA_VIP_GROUPS", req.VirtualIPGroups, false)
+	add("OPENSHIFT_HA_SELECTOR", req.Selector, false)
+	add("OPENSHIFT_HA_NETWORK_INTERFACE", req.Interface, false)
+	add("OPENSHIFT_HA_MONITOR_PORT", req.WatchPort, true)
+	add("OPENSHIFT_HA_VRRP_ID_OFFSET", req.VRRPIDOffset, true)
+	add("OPENSHIFT_HA_REPLICA_COUNT", req.Replicas, true)
+	// Empty is meaningful here: no multicast rule.
+	add("OPENSHIFT_HA_IPTABLES_CHAIN", req.IPTablesChain, true)
+	add("OPENSHIFT_HA_CHECK_SCRIPT", checkPath, false)
+	add("OPENSHIFT_HA_CHECK_INTERVAL", req.CheckInterval, true)
+	add("OPENSHIFT_HA_NOTIFY_SCRIPT", notifyPath, false)
+	add("OPENSHIFT_HA_PREEMPTION", req.Preemption, true)
+	add("OPENSHIFT_HA_ADVERT_INTERVAL", req.AdvertInterval, true)
+	if req.MetricsAddress != nil {
+		// Empty is meaningful here: the server is off.
+		add("OPENSHIFT_HA_METRICS_ADDRESS", *req.MetricsAddress, true)
+	}
+	return out
+}
+
+func environ(vars []corev1.EnvVar) []string {
+	out := make([]string, len(vars))
+	for i, v := range vars {
+		out[i] = v.Name + "=" + v.Value
+	}
+	return out
+}
+
+// vridWarnings explains the configuration's VRID range and when it is likely
+// to collide with another one: every keepalived on a segment (or among the
+// same unicast peers) that uses the same VRID takes part in the same
+// election, whatever its VIPs.
+func vridWarnings(cfg env.Config) []string {
+	if len(cfg.Groups) == 0 {
+		return nil
+	}
+	lo, hi := cfg.Groups[0].VRID, cfg.Groups[len(cfg.Groups)-1].VRID
+	rng := strconv.Itoa(lo)
+	if hi != lo {
+		rng += "-" + strconv.Itoa(hi)
+	}
+	msg := fmt.Sprintf("configuration %q uses VRIDs %s (--vrrp-id-offset=%d + %d VRRP group(s)). "+
+		"Every other failover configuration whose adverts reach the same nodes (same network segment, or the same unicast peers) must use VRIDs outside %s, "+
+		"otherwise their keepalived daemons join one election and fight over the VIPs. "+
+		"Give each configuration its own --vrrp-id-offset with room to grow%s.",
+		cfg.Name, rng, cfg.VRIDOffset, len(cfg.Groups), rng, nextOffsetHint(hi))
+	if cfg.VRIDOffset < vridHeadroomHint {
+		msg += fmt.Sprintf(" Offset %d starts at the bottom of the VRID space, where other keepalived setups (and failover configurations created with the default offset) also start; "+
+			"the original image moved its default offset from 0 to 10 for that reason.", cfg.VRIDOffset)
+	}
+	return []string{msg}
+}
+
+// nextOffsetHint suggests an offset for the next configuration: the next
+// multiple of ten above this one's highest VRID.
+func nextOffsetHint(hi int) string {
+	next := (hi/vridHeadroomHint + 1) * vridHeadroomHint
+	if next > 254 {
+		return ""
+	}
+	return fmt.Sprintf(", e.g. --vrrp-id-offset=%d for the next one", next)
+}
+
+// generator builds the objects of one Build.
+type generator struct {
+	req          Request
+	cfg          env.Config
+	env          []corev1.EnvVar
+	nodeSelector map[string]string
+	scripts      []script
+}
+
+func (g generator) labels() map[string]string {
+	return map[string]string{
+		labelKey:                     g.req.Name,
+		"app.kubernetes.io/name":     "ipfailover",
+		"app.kubernetes.io/instance": g.req.Name,
+	}
+}
+
+func (g generator) meta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: g.req.Namespace, Labels: g.labels()}
+}
+
+func (g generator) serviceAccount() *corev1.ServiceAccount {
+	m := g.meta(g.req.ServiceAccount)
+	return &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: m}
+}
+
+func (g generator) sccRoleBinding() *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: g.meta(g.req.Name + "-privileged-scc"),
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: sccClusterRole},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: g.req.ServiceAccount, Namespace: g.req.Namespace}},
+	}
+}
+
+func (g generator) configMapName() string { return g.req.Name + "-scripts" }
+
+func (g generator) configMap() *corev1.ConfigMap {
+	data := map[string]string{}
+	for _, s := range g.scripts {
+		data[s.Key] = s.Content
+	}
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: g.meta(g.configMapName()),
+		Data:       data,
+	}
+}
+
+// metricsPort returns the metrics port and the host the kubelet must probe
+// ("" for the pod's, i.e. the node's, address); ok is false when the
+// server is off.
+func (g generator) metricsPort() (port int32, host string, ok bool) {
+	if g.cfg.MetricsAddress == "" {
+		return 0, "", false
+	}
+	h, p, err := net.SplitHostPort(g.cfg.MetricsAddress)
+	if err != nil {
+		return 0, "", false
+	}
+	n, err := strconv.ParseInt(p, 10, 32)
+	if err != nil {
+		return 0, "", false
+	}
+	if h == "0.0.0.0" || h == "::" {
+		h = ""
+	}
+	return int32(n), h, true
+}
+
+func (g generator) podTemplate() corev1.PodTemplateSpec {
+	c := corev1.Container{
+		Name:            g.req.Name + "-keepalived",
+		Image:           g.req.Image,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Env:             g.env,
+		SecurityContext: &corev1.SecurityContext{
+			Capabilities: &corev1.Capabilities{
+				Add:  capabilities(),
+				Drop: []corev1.Capability{"ALL"},
+			},
+			RunAsUser:                ptr(int64(0)),
+			RunAsNonRoot:             ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+		},
+		Resources: corev1.ResourceRequirements{
+			// Requests only: a CPU-throttled or OOM-killed VRRP agent is a
+			// failover, so no limits.
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("10m"),
+				corev1.ResourceMemory: resource.MustParse("32Mi"),
+			},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	if port, host, ok := g.metricsPort(); ok {
+		// With host networking the declared port is also a host port, so
+		// the scheduler never puts two pods listening on it on one node.
+		c.Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: port, HostPort: port, Protocol: corev1.ProtocolTCP}}
+		probe := func(period, failures int32) *corev1.Probe {
+			return &corev1.Probe{
+				ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("metrics"), Host: host}},
+				PeriodSeconds:    period,
+				TimeoutSeconds:   2,
+				FailureThreshold: failures,
+			}
+		}
+		// The agent may wait up to two minutes for its interface at start:
+		// the startup probe allows that, liveness takes over afterwards.
+		c.StartupProbe = probe(5, 30)
+		c.LivenessProbe = probe(10, 3)
+		c.ReadinessProbe = probe(5, 2)
+	}
+	spec := corev1.PodSpec{
+		ServiceAccountName:            g.req.ServiceAccount,
+		HostNetwork:                   true,
+		DNSPolicy:                     corev1.DNSClusterFirstWithHostNet,
+		NodeSelector:                  g.nodeSelector,
+		TerminationGracePeriodSeconds: ptr(int64(terminationGraceSeconds)),
+		Containers:                    []corev1.Container{c},
+	}
+	if g.req.Kind != KindDaemonSet {
+		// Replaces the old hostPort 63000 trick: two pods of one
+		// configuration on one node would fight over the same VRIDs.
+		spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{labelKey: g.req.Name}},
+				TopologyKey:   "kubernetes.io/hostname",
+			}},
+		}}
+	}
+	if len(g.scripts) > 0 {
+		spec.Volumes = []corev1.Volume{{
+			Name: "scripts",
+			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: g.configMapName()},
+				DefaultMode:          ptr(int32(0o755)),
+			}},
+		}}
+		spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scripts", MountPath: ScriptDir, ReadOnly: true}}
+	}
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: g.labels()}, Spec: spec}
+}
+
+func (g generator) selector() *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{labelKey: g.req.Name}}
+}
+
+func (g generator) workload() any {
+	replicas := int32(g.cfg.ReplicaCount)
+	// One node at a time, never two pods of one configuration on a node:
+	// the old pod hands its VIPs over (priority 0) before the new one
+	// starts, and the next node waits until the new pod is ready.
+	zero, one := intstr.FromInt32(0), intstr.FromInt32(1)
+	switch g.req.Kind {
+	case KindDaemonSet:
+		return &appsv1.DaemonSet{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "DaemonSet"},
+			ObjectMeta: g.meta(g.req.Name),
+			Spec: appsv1.DaemonSetSpec{
+				Selector: g.selector(),
+				Template: g.podTemplate(),
+				UpdateStrategy: appsv1.DaemonSetUpdateStrategy{
+					Type:          appsv1.RollingUpdateDaemonSetStrategyType,
+					RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: &one, MaxSurge: &zero},
+				},
+				MinReadySeconds: minReadySeconds,
+			},
+		}
+	case KindDeploymentConfig:
+		return &DeploymentConfig{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apps.openshift.io/v1", Kind: "DeploymentConfig"},
+			ObjectMeta: g.meta(g.req.Name),
+			Spec: DeploymentConfigSpec{
+				Replicas: replicas,
+				Selector: map[string]string{labelKey: g.req.Name},
+				Strategy: DeploymentStrategy{
+					Type:          "Rolling",
+					RollingParams: &RollingDeploymentStrategyParams{MaxUnavailable: &one, MaxSurge: &zero},
+				},
+				MinReadySeconds: minReadySeconds,
+				Triggers:        []DeploymentTriggerPolicy{{Type: "ConfigChange"}},
+				Template:        ptr(g.podTemplate()),
+			},
+		}
+	default:
+		return &appsv1.Deployment{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+			ObjectMeta: g.meta(g.req.Name),
+			Spec: appsv1.DeploymentSpec{
+				Replicas: &replicas,
+				Selector: g.selector(),
+				Template: g.podTemplate(),
+				Strategy: appsv1.DeploymentStrategy{
+					Type:          appsv1.RollingUpdateDeploymentStrategyType,
+					RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &one, MaxSurge: &zero},
+				},
+				MinReadySeconds: minReadySeconds,
+			},
+		}
+	}
+}
+
+// Capabilities lists the only Linux capabilities the agent's container
+// needs, without the CAP_ prefix: NET_ADMIN for addresses and the
+// multicast rule, NET_RAW for the VRRP socket, and SETGID because
+// keepalived calls setgroups() before every check and notify script
+// (keepalived 2.2: notify.c, also for root) and, when that fails, skips the
+// script and reports success, so without SETGID every health check would
+// silently pass. No host mounts, no module loading. The image test runs
+// the image with exactly this set.
+func Capabilities() []string { return []string{"NET_ADMIN", "NET_RAW", "SETGID"} }
+
+func capabilities() []corev1.Capability {
+	var out []corev1.Capability
+	for _, c := range Capabilities() {
+		out = append(out, corev1.Capability(c))
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }

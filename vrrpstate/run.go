@@ -1,0 +1,171 @@
+package vrrpstate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// maxOutput is how much of a script's output (its tail) is kept for logs
+// and the status page.
+const maxOutput = 1024
+
+// Command is one run of a script: a notify call or a health check.
+type Command struct {
+	Argv    []string
+	Env     []string      // nil: the agent's environment
+	Timeout time.Duration // after this the process group gets SIGTERM
+	// KillGrace is how long after SIGTERM the group gets SIGKILL (like
+	// keepalived, which waits 2 s).
+	KillGrace time.Duration
+}
+
+// Result is how a run ended.
+type Result struct {
+	Start    time.Time
+	Duration time.Duration
+	ExitCode int    // -1 when killed by a signal or not started
+	Signal   string // the signal that ended it, if any
+	TimedOut bool   // it outlived Timeout and was killed
+	Err      error  // it could not be started, or exited non-zero
+	Output   string // tail of stdout and stderr, trimmed
+}
+
+// OK reports whether the run exited 0 in time.
+func (r Result) OK() bool { return r.Err == nil && !r.TimedOut && r.ExitCode == 0 }
+
+// Runner runs a Command; RunCommand in production, fakes in tests.
+type Runner func(ctx context.Context, c Command) Result
+
+// tailBuffer keeps the last maxOutput bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > maxOutput {
+		t.buf = t.buf[len(t.buf)-maxOutput:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(bytes.ToValidUTF8(t.buf, nil)))
+}
+
+// RunCommand runs c in its own process group. On timeout (or ctx) the whole
+// group gets SIGTERM and, KillGrace later or as soon as the script itself
+// has exited, SIGKILL, so a hanging script and everything it started are
+// gone before the next run. A script that exits in time may leave
+// background children running, as keepalived allows.
+func RunCommand(ctx context.Context, c Command) Result {
+	r := Result{Start: time.Now(), ExitCode: -1}
+	if len(c.Argv) == 0 {
+		r.Err = errors.New("empty command")
+		return r
+	}
+	var out tailBuffer
+	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
+	cmd.Env = c.Env
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Background children that keep the output pipe open must not make
+	// Wait hang once the script itself has exited.
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		r.Err = fmt.Errorf("start %s: %w", c.Argv[0], err)
+		r.Duration = time.Since(r.Start)
+		return r
+	}
+	pgid := cmd.Process.Pid
+	waitC := make(chan error, 1)
+	go func() { waitC <- cmd.Wait() }()
+
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 365 * 24 * time.Hour
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-waitC:
+	case <-timer.C:
+		r.TimedOut = true
+		err = terminate(pgid, c.KillGrace, waitC)
+	case <-ctx.Done():
+		r.TimedOut = true
+		err = terminate(pgid, 0, waitC)
+	}
+	r.Duration = time.Since(r.Start)
+	r.Output = out.String()
+	if cmd.ProcessState != nil {
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled():
+			r.Signal = ws.Signal().String()
+		case ws.Exited():
+			r.ExitCode = ws.ExitStatus()
+		}
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) && !errors.Is(err, exec.ErrWaitDelay) {
+		r.Err = fmt.Errorf("wait for %s: %w", c.Argv[0], err)
+	} else if r.ExitCode != 0 {
+		r.Err = fmt.Errorf("%s: %s", c.Argv[0], describe(r))
+	}
+	return r
+}
+
+// terminate sends SIGTERM to the group, then SIGKILL once the leader exited
+// or grace passed, and returns the leader's wait error.
+func terminate(pgid int, grace time.Duration, waitC <-chan error) error {
+	_ = syscall.Kill(-pgid, syscall.SIGTERM) // ESRCH: already gone
+	var err error
+	if grace > 0 {
+		t := time.NewTimer(grace)
+		select {
+		case err = <-waitC:
+			t.Stop()
+			_ = syscall.Kill(-pgid, syscall.SIGKILL) // stragglers of the group
+			return err
+		case <-t.C:
+		}
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	return <-waitC
+}
+
+// describe says how a run ended, for logs.
+func describe(r Result) string {
+	switch {
+	case r.TimedOut:
+		return "timed out and was killed"
+	case r.Signal != "":
+		return "killed by signal " + r.Signal
+	case r.Err != nil && r.ExitCode == -1:
+		return r.Err.Error()
+	}
+	return fmt.Sprintf("exit status %d", r.ExitCode)
+}
+
+// Describe says how a run ended ("exit status 0", "timed out and was
+// killed", ...).
+func (r Result) Describe() string {
+	if r.Err != nil && r.ExitCode == -1 && !r.TimedOut && r.Signal == "" {
+		return r.Err.Error()
+	}
+	return describe(r)
+}
