@@ -17,3 +17,17 @@ lab: deps build
 
 lab-down:
 	go run ./e2e/cmd/lab --down
+
+# Container image. Where registries are reachable this is a plain build;
+# offline, build on the host and use a local base image:
+#   make image IMAGE_BUILD_ARGS="--build-arg BINARY_SOURCE=prebuilt --build-arg BASE_IMAGE=localhost/debian:bookworm"
+IMAGE ?= ipfailover:$(VERSION)
+CONTAINER_TOOL ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+.PHONY: image image-test
+image: build
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) $(IMAGE_BUILD_ARGS) -t $(IMAGE) .
+
+# Builds the image offline and fails a VIP over between two nodes running it
+# (root; needs podman, debootstrap, eatmydata; about 2 minutes).
+image-test:
+	go test -count=1 -timeout 20m -v ./imagetest

@@ -191,15 +191,15 @@ func vridWarnings(cfg env.Config) []string {
 		return nil
 	}
 	lo, hi := cfg.Groups[0].VRID, cfg.Groups[len(cfg.Groups)-1].VRID
-	rng := strconv.Itoa(lo)
+	rng, ids := strconv.Itoa(lo), "VRID"
 	if hi != lo {
-		rng += "-" + strconv.Itoa(hi)
+		rng, ids = rng+"-"+strconv.Itoa(hi), "VRIDs"
 	}
-	msg := fmt.Sprintf("configuration %q uses VRIDs %s (--vrrp-id-offset=%d + %d VRRP group(s)). "+
+	msg := fmt.Sprintf("configuration %q uses %s %s (--vrrp-id-offset=%d + %d VRRP group(s)). "+
 		"Every other failover configuration whose adverts reach the same nodes (same network segment, or the same unicast peers) must use VRIDs outside %s, "+
 		"otherwise their keepalived daemons join one election and fight over the VIPs. "+
 		"Give each configuration its own --vrrp-id-offset with room to grow%s.",
-		cfg.Name, rng, cfg.VRIDOffset, len(cfg.Groups), rng, nextOffsetHint(hi))
+		cfg.Name, ids, rng, cfg.VRIDOffset, len(cfg.Groups), rng, nextOffsetHint(hi))
 	if cfg.VRIDOffset < vridHeadroomHint {
 		msg += fmt.Sprintf(" Offset %d starts at the bottom of the VRID space, where other keepalived setups (and failover configurations created with the default offset) also start; "+
 			"the original image moved its default offset from 0 to 10 for that reason.", cfg.VRIDOffset)

@@ -189,7 +189,11 @@ func parseSelector(s string, ps *problems) map[string]string {
 		return nil
 	}
 	m, err := labels.ConvertSelectorToLabelsMap(s)
-	if err != nil || len(m) == 0 {
+	if err != nil {
+		ps.add("--selector", s, accepted+" ("+err.Error()+")")
+		return nil
+	}
+	if len(m) == 0 {
 		ps.add("--selector", s, accepted)
 		return nil
 	}

@@ -124,21 +124,6 @@ func TestHelperEnviron(t *testing.T) {
 	}
 }
 
-func TestIsConfigTest(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want bool
-	}{
-		{[]string{"/usr/sbin/keepalived", "-t", "-e", "-f", "x"}, true},
-		{[]string{"keepalived", "--config-test=/tmp/log"}, true},
-		{[]string{"keepalived", "--dont-fork", "--log-console", "-f", "/etc/keepalived/keepalived.conf"}, false},
-	} {
-		if got := isConfigTest(tc.args); got != tc.want {
-			t.Errorf("isConfigTest(%q) = %v", tc.args, got)
-		}
-	}
-}
-
 func TestHolding(t *testing.T) {
 	a, b, c := netip.MustParseAddr("192.0.2.200"), netip.MustParseAddr("192.0.2.201"), netip.MustParseAddr("2001:db8::200")
 	h := Holding{a: {"n1"}, b: {"n1", "n2"}, c: nil}

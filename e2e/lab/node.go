@@ -270,39 +270,29 @@ func (n *Node) Zombies() ([]Proc, error) {
 	return out, nil
 }
 
-// Keepalived returns the node's supervised keepalived parent process: the
-// keepalived whose parent is not keepalived (its VRRP child is), ignoring
-// short-lived `keepalived -t` config tests.
+// Keepalived returns the node's running keepalived parent process: a
+// keepalived whose parent is not keepalived and that has forked its VRRP
+// child. Short-lived invocations (`keepalived -t`, `--signum`, `--version`)
+// never fork a child, so they are not mistaken for the daemon.
 func (n *Node) Keepalived() (Proc, error) {
 	ps, err := n.Procs()
 	if err != nil {
 		return Proc{}, err
 	}
 	comm := map[int]string{}
+	hasChild := map[int]bool{}
 	for _, p := range ps {
 		comm[p.PID] = p.Comm
+		if p.Comm == "keepalived" && !p.Zombie() {
+			hasChild[p.PPID] = true
+		}
 	}
 	for _, p := range ps {
-		if p.Comm != "keepalived" || p.Zombie() || comm[p.PPID] == "keepalived" {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
-		if err != nil || isConfigTest(strings.Split(string(b), "\x00")) {
-			continue
-		}
-		return p, nil
-	}
-	return Proc{}, fmt.Errorf("node %s: no keepalived process", n.Name)
-}
-
-// isConfigTest reports whether keepalived's arguments ask for a config test.
-func isConfigTest(args []string) bool {
-	for _, a := range args {
-		if a == "-t" || a == "--config-test" || strings.HasPrefix(a, "--config-test=") {
-			return true
+		if p.Comm == "keepalived" && !p.Zombie() && comm[p.PPID] != "keepalived" && hasChild[p.PID] {
+			return p, nil
 		}
 	}
-	return false
+	return Proc{}, fmt.Errorf("node %s: no keepalived daemon with a VRRP child", n.Name)
 }
 
 // LinkDown detaches the node from the bridge: it keeps running and its eth0

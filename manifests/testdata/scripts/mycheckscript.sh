@@ -1,0 +1,4 @@
+#!/bin/bash
+# Whatever tests are needed
+# E.g., send request and verify response
+exit 0
