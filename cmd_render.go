@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 
 	"github.com/ipfailover/ipfailover/env"
 	"github.com/ipfailover/ipfailover/hostnet"
@@ -53,6 +54,18 @@ func cmdRender(args []string, stdout, stderr io.Writer, log *slog.Logger) int {
 	return exitOK
 }
 
+// runDir is the agent-owned directory of one configuration: keepalived's pid
+// files and TMPDIR, the notify FIFO and the health check status file.
+func runDir(cfg env.Config) string {
+	return filepath.Join(runDirRoot, render.Scrub(cfg.Name))
+}
+
+// checkFile is where the agent writes the health check result that
+// keepalived tracks.
+func checkFile(cfg env.Config) string {
+	return filepath.Join(runDir(cfg), "check.status")
+}
+
 // renderConfig renders keepalived.conf for cfg on host with the embedded or
 // the user's template.
 func renderConfig(cfg env.Config, host render.Host, fifo string) ([]byte, error) {
@@ -60,7 +73,7 @@ func renderConfig(cfg env.Config, host render.Host, fifo string) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("locate own binary for the health check: %w", err)
 	}
-	d, err := render.NewData(cfg, host, render.Options{Self: self, Version: version, NotifyFIFO: fifo})
+	d, err := render.NewData(cfg, host, render.Options{Self: self, Version: version, NotifyFIFO: fifo, CheckFile: checkFile(cfg)})
 	if err != nil {
 		return nil, err
 	}

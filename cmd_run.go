@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -82,7 +81,7 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	}
 	log.Info("node facts", "interface", host.Interface, "ipv4", host.Addr4, "ipv6", host.Addr6)
 
-	runDir := filepath.Join(runDirRoot, render.Scrub(cfg.Name))
+	runDir := runDir(cfg)
 	obs, err := startObservability(ctx, cfg, host, runDir, log)
 	if err != nil {
 		return reportError(stderr, err)

@@ -59,11 +59,12 @@ const (
 // of the health check, tracks the supervisor's lifecycle events, and serves
 // it all through package metrics.
 type observer struct {
-	cfg      env.Config
-	host     render.Host
-	log      *slog.Logger
-	fifoPath string
-	procRoot string
+	cfg       env.Config
+	host      render.Host
+	log       *slog.Logger
+	fifoPath  string
+	procRoot  string
+	checkFile string
 
 	model     *vrrpstate.Model
 	notifier  *vrrpstate.Notifier
@@ -111,7 +112,7 @@ func startObservability(ctx context.Context, cfg env.Config, host render.Host, r
 	if err != nil {
 		return nil, fmt.Errorf("locate own binary for the health check: %w", err)
 	}
-	data, err := render.NewData(cfg, host, render.Options{Self: self, Version: version})
+	data, err := render.NewData(cfg, host, render.Options{Self: self, Version: version, CheckFile: checkFile(cfg)})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +121,7 @@ func startObservability(ctx context.Context, cfg env.Config, host render.Host, r
 	}
 	o := &observer{
 		cfg: cfg, host: host, log: log.With("component", "observe"),
-		fifoPath: filepath.Join(runDir, fifoName), procRoot: "/proc",
+		fifoPath: filepath.Join(runDir, fifoName), procRoot: "/proc", checkFile: checkFile(cfg),
 		rules: multicastRules(cfg), agentStart: time.Now(),
 		reloads: map[string]uint64{}, check: data.Check, rulesKick: make(chan struct{}, 1),
 	}
@@ -186,6 +187,9 @@ func startObservability(ctx context.Context, cfg env.Config, host render.Host, r
 		o.goRun(func() { o.notifier.Run(nctx) })
 	}
 	if o.checker != nil {
+		// The first result must be on disk before keepalived starts and
+		// reads it; this run is bounded by the check's timeout.
+		o.checker.Check(rctx)
 		o.goRun(func() { o.checker.Run(rctx) })
 	}
 	if o.heartbeat != nil {
@@ -317,6 +321,10 @@ func (o *observer) onDump(entries []vrrpstate.DumpEntry, at time.Time) {
 }
 
 func (o *observer) checkDone(r vrrpstate.Result) {
+	if err := vrrpstate.WriteStatus(o.checkFile, r.OK()); err != nil {
+		// keepalived keeps acting on the previous result: make it loud.
+		o.log.Error("cannot record the health check result for keepalived", "err", err)
+	}
 	if o.server != nil {
 		o.server.ObserveCheck(r.Duration)
 	}

@@ -32,6 +32,10 @@ type Options struct {
 	Version string
 	// NotifyFIFO, when set, is the FIFO keepalived writes state changes to.
 	NotifyFIFO string
+	// CheckFile is the file the agent writes its health check result to
+	// ("0" healthy, "1" failing) and keepalived tracks. Required when the
+	// configuration has a health check.
+	CheckFile string
 }
 
 // Data is what the keepalived.conf template is executed over. A user template
@@ -55,7 +59,13 @@ type Data struct {
 	GARPMasterRefresh int
 	NotifyFIFO        string // vrrp_notify_fifo path, or ""
 
-	Check *Check // nil: no health check (monitor port 0 and no script)
+	// Check is the health check the agent runs; nil when there is none
+	// (monitor port 0 and no script). keepalived does not run it: it
+	// tracks CheckFile, which the agent rewrites after every run. That
+	// keeps keepalived from running scripts at all (its script launcher
+	// needs CAP_SETGID, and 2.2.7 overlaps runs that outlive the interval).
+	Check     *Check
+	CheckFile string
 	// NotifyScript is rendered as keepalived's own notify only when no
 	// FIFO is used; with a FIFO the agent runs it from the FIFO's events,
 	// serially and in order, which keepalived's fire-and-forget notify does
@@ -65,9 +75,9 @@ type Data struct {
 	Instances []Instance
 }
 
-// Check is the vrrp_script every instance tracks.
+// Check is the health check behind the track_file every instance tracks.
 type Check struct {
-	Name     string // vrrp_script name
+	Name     string // track_file name
 	Command  string // the script line, split on white space by keepalived
 	Interval int    // seconds between runs
 	Timeout  int    // seconds before a run is killed and counted as a failure
@@ -130,6 +140,12 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 		NotifyFIFO:         o.NotifyFIFO,
 		NotifyScript:       cfg.NotifyScript,
 		Check:              newCheck(cfg, node, o.Self),
+	}
+	if d.Check != nil {
+		if o.CheckFile == "" {
+			return Data{}, fmt.Errorf("no check status file given for the health check")
+		}
+		d.CheckFile = o.CheckFile
 	}
 
 	if o.NotifyFIFO != "" {

@@ -23,6 +23,9 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // where the test binary happens to live.
 const goldenSelf = "/usr/local/bin/ipfailover"
 
+// goldenCheckFile is the health check status file in golden files.
+const goldenCheckFile = "/run/ipfailover/OpenShift_IPFailover/check.status"
+
 var goldenHost = Host{
 	Interface: "eth0",
 	Addr4:     netip.MustParseAddr("192.0.2.10"),
@@ -65,7 +68,7 @@ func mustConfig(t testing.TB, environ []string) env.Config {
 
 func renderCase(t testing.TB, environ []string, self string) []byte {
 	t.Helper()
-	d, err := NewData(mustConfig(t, environ), goldenHost, Options{Self: self, Version: "test"})
+	d, err := NewData(mustConfig(t, environ), goldenHost, Options{Self: self, Version: "test", CheckFile: goldenCheckFile})
 	if err != nil {
 		t.Fatalf("NewData: %v", err)
 	}
@@ -174,7 +177,7 @@ func testNamespace(t *testing.T) string {
 
 func TestUnicastWithoutPeersIsInvalid(t *testing.T) {
 	cfg := mustConfig(t, []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100", "OPENSHIFT_HA_UNICAST_PEERS=192.0.2.10", "OPENSHIFT_HA_USE_UNICAST=true"})
-	_, err := NewData(cfg, goldenHost, Options{Self: goldenSelf})
+	_, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
 	var inv *env.InvalidError
 	if !errors.As(err, &inv) {
 		t.Fatalf("want *env.InvalidError, got %v", err)
@@ -187,7 +190,7 @@ func TestUnicastWithoutPeersIsInvalid(t *testing.T) {
 func TestInvariants(t *testing.T) {
 	for _, c := range goldenCases() {
 		cfg := mustConfig(t, c.env)
-		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf})
+		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +225,7 @@ func TestUserTemplateGetsSameData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewData(mustConfig(t, []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-101"}), goldenHost, Options{Self: goldenSelf})
+	d, err := NewData(mustConfig(t, []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-101"}), goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +256,7 @@ func BenchmarkRender254x4096(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf})
+		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -269,7 +272,7 @@ func TestNotifyScriptMovesToFIFO(t *testing.T) {
 		fifo       string
 		wantNotify bool
 	}{{"", true}, {"/run/ipfailover/x/vrrp.fifo", false}} {
-		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, NotifyFIFO: c.fifo})
+		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile, NotifyFIFO: c.fifo})
 		if err != nil {
 			t.Fatal(err)
 		}

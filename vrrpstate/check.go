@@ -2,18 +2,18 @@ package vrrpstate
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Checker runs the same health check keepalived tracks (same command line,
-// interval and timeout), because keepalived reports a vrrp_script's result
-// nowhere the agent can read it reliably (its JSON dump omits scripts). Its
-// results feed the check metrics, the status page and the FAULT reason.
-// Its runs are independent of keepalived's, so right at a state change the
-// two may briefly disagree.
+// Checker runs the health check. It is the only runner of the check:
+// keepalived tracks a file the agent rewrites after every run (see
+// WriteStatus), so the metrics, the status page, the FAULT reason and
+// keepalived's decision all come from the same run.
 type Checker struct {
 	Command   string // split on white space, as keepalived does
 	Interval  time.Duration
@@ -30,6 +30,22 @@ type Checker struct {
 
 // Run runs the check every Interval until ctx is done, the first run at once.
 func (c *Checker) Run(ctx context.Context) {
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		c.Check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Check runs the check once, records and logs the result (changes only: a
+// check runs every second) and calls Done. A run cut short because ctx
+// ended is not recorded.
+func (c *Checker) Check(ctx context.Context) (Result, bool) {
 	run := c.Exec
 	if run == nil {
 		run = RunCommand
@@ -38,35 +54,25 @@ func (c *Checker) Run(ctx context.Context) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := time.NewTicker(c.Interval)
-	defer t.Stop()
-	var wasOK *bool
-	for {
-		r := run(ctx, Command{Argv: strings.Fields(c.Command), Timeout: c.Timeout, KillGrace: c.KillGrace})
-		if ctx.Err() != nil {
-			return
-		}
-		c.mu.Lock()
-		c.last = &r
-		c.mu.Unlock()
-		if ok := r.OK(); wasOK == nil || *wasOK != ok {
-			// Log changes only: a check runs every second.
-			if ok {
-				log.Info("health check passing", "command", c.Command, "duration", r.Duration.Round(time.Millisecond))
-			} else {
-				log.Warn("health check failing", "command", c.Command, "result", r.Describe(), "output", r.Output)
-			}
-			wasOK = &ok
-		}
-		if c.Done != nil {
-			c.Done(r)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	r := run(ctx, Command{Argv: strings.Fields(c.Command), Timeout: c.Timeout, KillGrace: c.KillGrace})
+	if ctx.Err() != nil {
+		return r, false
+	}
+	c.mu.Lock()
+	prev := c.last
+	c.last = &r
+	c.mu.Unlock()
+	if ok := r.OK(); prev == nil || prev.OK() != ok {
+		if ok {
+			log.Info("health check passing", "command", c.Command, "duration", r.Duration.Round(time.Millisecond))
+		} else {
+			log.Warn("health check failing", "command", c.Command, "result", r.Describe(), "output", r.Output)
 		}
 	}
+	if c.Done != nil {
+		c.Done(r)
+	}
+	return r, true
 }
 
 // Last returns the latest result, and false before the first run ended.
@@ -83,4 +89,26 @@ func (c *Checker) Last() (Result, bool) {
 func (c *Checker) Failing() bool {
 	r, ok := c.Last()
 	return ok && !r.OK()
+}
+
+// WriteStatus records a check result where keepalived's track_file reads
+// it: "0" for healthy, "1" for failing (with weight 0, keepalived puts the
+// tracking instances into FAULT for any non-zero value). The file is
+// replaced by a rename, so keepalived never reads a half-written value.
+func WriteStatus(path string, ok bool) error {
+	v := []byte("1\n")
+	if ok {
+		v = []byte("0\n")
+	}
+	if cur, err := os.ReadFile(path); err == nil && string(cur) == string(v) {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, v, 0o644); err != nil {
+		return fmt.Errorf("write check status: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write check status: %w", err)
+	}
+	return nil
 }

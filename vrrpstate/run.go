@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -43,26 +43,28 @@ func (r Result) OK() bool { return r.Err == nil && !r.TimedOut && r.ExitCode == 
 // Runner runs a Command; RunCommand in production, fakes in tests.
 type Runner func(ctx context.Context, c Command) Result
 
-// tailBuffer keeps the last maxOutput bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > maxOutput {
-		t.buf = t.buf[len(t.buf)-maxOutput:]
+// newOutputFile returns an unlinked temporary file for a command's output.
+// A file rather than a pipe: background children a script leaves running
+// inherit it, and with a pipe Wait would block until they exit too.
+func newOutputFile() (*os.File, error) {
+	f, err := os.CreateTemp("", "ipfailover-run-*")
+	if err != nil {
+		return nil, fmt.Errorf("command output file: %w", err)
 	}
-	return len(p), nil
+	_ = os.Remove(f.Name()) // unlinked: gone with the last descriptor
+	return f, nil
 }
 
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(bytes.ToValidUTF8(t.buf, nil)))
+// tail returns the last maxOutput bytes written to f, trimmed.
+func tail(f *os.File) string {
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := max(st.Size()-maxOutput, 0)
+	buf := make([]byte, st.Size()-off)
+	n, _ := f.ReadAt(buf, off)
+	return strings.TrimSpace(string(bytes.ToValidUTF8(buf[:n], nil)))
 }
 
 // RunCommand runs c in its own process group. On timeout (or ctx) the whole
@@ -76,14 +78,16 @@ func RunCommand(ctx context.Context, c Command) Result {
 		r.Err = errors.New("empty command")
 		return r
 	}
-	var out tailBuffer
+	out, err := newOutputFile()
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	defer out.Close()
 	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
 	cmd.Env = c.Env
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// Background children that keep the output pipe open must not make
-	// Wait hang once the script itself has exited.
-	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		r.Err = fmt.Errorf("start %s: %w", c.Argv[0], err)
 		r.Duration = time.Since(r.Start)
@@ -99,7 +103,6 @@ func RunCommand(ctx context.Context, c Command) Result {
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var err error
 	select {
 	case err = <-waitC:
 	case <-timer.C:
@@ -110,7 +113,7 @@ func RunCommand(ctx context.Context, c Command) Result {
 		err = terminate(pgid, 0, waitC)
 	}
 	r.Duration = time.Since(r.Start)
-	r.Output = out.String()
+	r.Output = tail(out)
 	if cmd.ProcessState != nil {
 		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 		switch {
