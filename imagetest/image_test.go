@@ -31,7 +31,7 @@ const (
 )
 
 // capBits maps the capability names the manifests grant to their numbers.
-var capBits = map[string]uint{"SETGID": 6, "NET_ADMIN": 12, "NET_RAW": 13}
+var capBits = map[string]uint{"NET_ADMIN": 12, "NET_RAW": 13}
 
 // TestImageFailover builds the image and shows a VIP failing over between
 // two nodes running it.

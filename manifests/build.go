@@ -422,13 +422,12 @@ func (g generator) workload() any {
 
 // Capabilities lists the only Linux capabilities the agent's container
 // needs, without the CAP_ prefix: NET_ADMIN for addresses and the
-// multicast rule, NET_RAW for the VRRP socket, and SETGID because
-// keepalived calls setgroups() before every check and notify script
-// (keepalived 2.2: notify.c, also for root) and, when that fails, skips the
-// script and reports success, so without SETGID every health check would
-// silently pass. No host mounts, no module loading. The image test runs
-// the image with exactly this set.
-func Capabilities() []string { return []string{"NET_ADMIN", "NET_RAW", "SETGID"} }
+// multicast rule, NET_RAW for the VRRP socket. keepalived runs no scripts
+// (the agent runs the health check and the notify script itself), so it
+// never needs CAP_SETGID for its script launcher's setgroups(). No host
+// mounts, no module loading. The image test runs the image with exactly
+// this set.
+func Capabilities() []string { return []string{"NET_ADMIN", "NET_RAW"} }
 
 func capabilities() []corev1.Capability {
 	var out []corev1.Capability
