@@ -13,8 +13,8 @@
 #                --build-arg BASE_IMAGE=localhost/debian:bookworm .
 
 # Base images are arguments so mirrors and pinned digests need no edit.
-ARG BUILDER_IMAGE=docker.io/library/golang:1.26-bookworm
-ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
+ARG BUILDER_IMAGE=golang:1.26-bookworm
+ARG BASE_IMAGE=debian:bookworm-slim
 # Where the binary comes from: "build" compiles it in the builder stage,
 # "prebuilt" copies bin/ipfailover from the build context.
 ARG BINARY_SOURCE=build

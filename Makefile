@@ -12,11 +12,21 @@ deps:
 test:
 	bash hack/test.sh
 
+# Live demo (root): 3 nodes + a client in network namespaces; keys fail and
+# restore nodes, services and agents. Extra flags: make lab LAB_ARGS="--advert 0.1"
 lab: deps build
-	go run ./e2e/cmd/lab
+	go run ./e2e/cmd/lab $(LAB_ARGS)
 
+# Removes every ipf- lab namespace (also e2e leftovers) and stops a hung lab.
 lab-down:
 	go run ./e2e/cmd/lab --down
+
+# Failover timing report (root, several minutes): prints the table and writes
+# docs/failover-timing.md. Knobs: IPFAILOVER_BENCH_RUNS, _ADVERTS, _SCENARIOS.
+.PHONY: bench-failover
+bench-failover: deps build
+	IPFAILOVER_E2E_BIN=$(CURDIR)/bin/ipfailover IPFAILOVER_BENCH=1 \
+		go test -count=1 -timeout 60m -run '^TestFailoverTiming$$' -v ./e2e
 
 # Container image. Where registries are reachable this is a plain build;
 # offline, build on the host and use a local base image:

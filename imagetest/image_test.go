@@ -59,7 +59,10 @@ func TestImageFailover(t *testing.T) {
 	// 2. The base image, made locally: no registry is needed.
 	rootfs := filepath.Join(work, "debootstrap")
 	mirror := debianMirror()
-	args := []string{"--variant=minbase", "bookworm", rootfs, mirror}
+	args := []string{"--variant=minbase", "bookworm", rootfs}
+	if mirror != "" {
+		args = append(args, mirror)
+	}
 	cmd := "debootstrap"
 	if _, err := exec.LookPath("eatmydata"); err == nil {
 		// dpkg's fsyncs make debootstrap take minutes on slow disks.
@@ -224,7 +227,8 @@ func unmountBelow(t *testing.T, dir string) {
 }
 
 // debianMirror is the Debian archive apt is configured with here, so the
-// test reaches the same mirror; IPFAILOVER_DEBIAN_MIRROR overrides it.
+// test reaches the same mirror; IPFAILOVER_DEBIAN_MIRROR overrides it. ""
+// leaves the choice to debootstrap.
 func debianMirror() string {
 	if m := os.Getenv("IPFAILOVER_DEBIAN_MIRROR"); m != "" {
 		return m
@@ -250,7 +254,7 @@ func debianMirror() string {
 			}
 		}
 	}
-	return "http://deb.debian.org/debian"
+	return "" // debootstrap's own default
 }
 
 // podman runs podman against a storage of its own inside the work

@@ -52,7 +52,7 @@ var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
 // a release pins its own tag, anything else (dev builds) uses DefaultImage.
 func ImageFor(version string) string {
 	if releaseVersion.MatchString(version) {
-		return "ghcr.io/ipfailover/ipfailover:" + version
+		return "ipfailover/ipfailover:" + version
 	}
 	return DefaultImage
 }

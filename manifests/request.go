@@ -47,7 +47,7 @@ const (
 	DefaultAdvertInterval = "1"
 	// DefaultImage is used when --image is not given and the binary carries
 	// no release version.
-	DefaultImage = "ghcr.io/ipfailover/ipfailover:latest"
+	DefaultImage = "ipfailover/ipfailover:latest"
 )
 
 // ScriptDir is where the scripts ConfigMap is mounted in the pod.
