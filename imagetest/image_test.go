@@ -192,7 +192,7 @@ func skipUnlessPossible(t *testing.T) {
 // mounted below it (debootstrap's /proc, podman's overlays) is unmounted.
 func workDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ipfailover-imagetest-")
+	dir, err := os.MkdirTemp("", "ipf-img-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,12 +267,13 @@ type podman struct {
 }
 
 func newPodman(t *testing.T, work string) *podman {
-	dir := mkdir(t, filepath.Join(work, "podman"))
+	// Short names: podman refuses a runroot path longer than 50 bytes.
+	dir := mkdir(t, filepath.Join(work, "p"))
 	p := &podman{
 		t: t,
 		global: []string{
 			"--root", mkdir(t, filepath.Join(dir, "root")),
-			"--runroot", mkdir(t, filepath.Join(dir, "runroot")),
+			"--runroot", mkdir(t, filepath.Join(dir, "rr")),
 			"--tmpdir", mkdir(t, filepath.Join(dir, "libpod")),
 			"--storage-driver", "overlay",
 			"--cgroup-manager", "cgroupfs",
@@ -317,25 +318,32 @@ func (p *podman) output(ctx context.Context, args ...string) string {
 // podman import - name`).
 func (p *podman) importDir(ctx context.Context, dir, name string) {
 	p.t.Helper()
-	tarCmd := exec.CommandContext(ctx, "tar", "-C", dir, "-c", ".")
-	imp := exec.CommandContext(ctx, "podman", append(append([]string{}, p.global...), "import", "-", name)...)
-	imp.Env = p.env
-	pipe, err := tarCmd.StdoutPipe()
+	// An os.Pipe whose ends the test closes once both commands hold them:
+	// if podman dies, tar gets EPIPE instead of blocking forever.
+	r, w, err := os.Pipe()
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	imp.Stdin = pipe
+	tarCmd := exec.CommandContext(ctx, "tar", "-C", dir, "-c", ".")
+	imp := exec.CommandContext(ctx, "podman", append(append([]string{}, p.global...), "import", "-", name)...)
+	imp.Env = p.env
 	var impOut, tarErr bytes.Buffer
-	imp.Stdout, imp.Stderr, tarCmd.Stderr = &impOut, &impOut, &tarErr
-	if err := tarCmd.Start(); err != nil {
-		p.t.Fatal(err)
+	tarCmd.Stdout, tarCmd.Stderr = w, &tarErr
+	imp.Stdin, imp.Stdout, imp.Stderr = r, &impOut, &impOut
+	tarStartErr := tarCmd.Start()
+	impStartErr := imp.Start()
+	r.Close()
+	w.Close()
+	if tarStartErr != nil || impStartErr != nil {
+		p.t.Fatalf("start tar | podman import: %v", errors.Join(tarStartErr, impStartErr))
 	}
-	impErr := imp.Run()
-	if err := tarCmd.Wait(); err != nil {
-		p.t.Fatalf("tar %s: %v\n%s", dir, err, tarErr.String())
-	}
+	impErr := imp.Wait()
+	tarErr2 := tarCmd.Wait()
 	if impErr != nil {
 		p.t.Fatalf("podman import: %v\n%s", impErr, impOut.String())
+	}
+	if tarErr2 != nil {
+		p.t.Fatalf("tar %s: %v\n%s", dir, tarErr2, tarErr.String())
 	}
 }
 
