@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// cmdCheck is the default health check keepalived runs: a TCP connect to this
+// cmdCheck is the default health check the agent runs: a TCP connect to this
 // node's address on the monitor port. It lives in the binary so the image
 // needs no shell (the original image ran bash's /dev/tcp).
 func cmdCheck(args []string, stderr io.Writer) int {

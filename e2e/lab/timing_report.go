@@ -42,6 +42,9 @@ type TimingRun struct {
 	Lost     int           // failed client probes
 	Probes   int           // client probes in total
 	Bound    time.Duration // the protocol's bound for this run; 0: not applicable
+	// Prio is the lowest priority among the nodes that took over (it
+	// sets the skew, hence the bound); 0: not applicable.
+	Prio int
 }
 
 // TimingRow is one scenario at one advert interval over several runs.
@@ -115,8 +118,8 @@ func (r TimingRow) Met() bool {
 // master, the protocol's bound, the target and whether it was met.
 func FormatTimingTable(rows []TimingRow) string {
 	var b strings.Builder
-	b.WriteString("| scenario | advert | runs | client gap median / worst | new master median / worst | protocol bound | lost probes | target | met |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | advert | runs | client gap median / worst | new master median / worst | protocol bound | new master's priority | lost probes | target | met |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		gaps := r.durations(func(x TimingRun) time.Duration { return x.Gap })
 		tk := r.durations(func(x TimingRun) time.Duration { return x.Takeover })
@@ -143,12 +146,33 @@ func FormatTimingTable(rows []TimingRow) string {
 		if r.Note != "" {
 			met += " (" + r.Note + ")"
 		}
+		prio := "—"
+		if lo, hi := r.prioRange(); lo > 0 {
+			prio = fmt.Sprintf("%d–%d", lo, hi)
+			if lo == hi {
+				prio = fmt.Sprint(lo)
+			}
+		}
 		lost, probes := r.Lost()
-		fmt.Fprintf(&b, "| %s | %s | %d | %s / %s | %s | %s | %d of %d | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %s / %s | %s | %s | %s | %d of %d | %s | %s |\n",
 			r.Scenario, Seconds(r.Advert), len(r.Runs), Seconds(Median(gaps)), Seconds(Worst(gaps)),
-			takeover, bound, lost, probes, target, met)
+			takeover, bound, prio, lost, probes, target, met)
 	}
 	return b.String()
+}
+
+// prioRange is the lowest and highest Prio over the runs (0, 0: none).
+func (r TimingRow) prioRange() (lo, hi int) {
+	for _, run := range r.Runs {
+		if run.Prio <= 0 {
+			continue
+		}
+		if lo == 0 || run.Prio < lo {
+			lo = run.Prio
+		}
+		hi = max(hi, run.Prio)
+	}
+	return lo, hi
 }
 
 // Seconds formats d as seconds with millisecond precision ("0.610 s"),

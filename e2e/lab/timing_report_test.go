@@ -58,8 +58,8 @@ func TestFormatTimingTable(t *testing.T) {
 	rows := []TimingRow{
 		{Scenario: "graceful stop", Advert: time.Second, Target: 700 * time.Millisecond, BoundFormula: "skew",
 			Runs: []TimingRun{
-				{Gap: 620 * time.Millisecond, Takeover: 611 * time.Millisecond, Bound: 609 * time.Millisecond, Probes: 100},
-				{Gap: 640 * time.Millisecond, Takeover: 612 * time.Millisecond, Bound: 609 * time.Millisecond, Probes: 100},
+				{Gap: 620 * time.Millisecond, Takeover: 611 * time.Millisecond, Bound: 609 * time.Millisecond, Probes: 100, Prio: 100},
+				{Gap: 640 * time.Millisecond, Takeover: 612 * time.Millisecond, Bound: 609 * time.Millisecond, Probes: 100, Prio: 120},
 			}},
 		{Scenario: "node loss", Advert: 100 * time.Millisecond, Target: 400 * time.Millisecond,
 			Runs: []TimingRun{{Gap: 450 * time.Millisecond, Takeover: 360 * time.Millisecond, Bound: 361 * time.Millisecond}}},
@@ -67,9 +67,9 @@ func TestFormatTimingTable(t *testing.T) {
 	}
 	got := FormatTimingTable(rows)
 	for _, want := range []string{
-		"| graceful stop | 1 s | 2 | 0.630 s / 0.640 s | 0.612 s / 0.612 s | ≤ 0.609 s (skew) | 0 of 200 | ≤ 0.7 s | yes |",
-		"| node loss | 0.1 s | 1 | 0.450 s / 0.450 s | 0.360 s / 0.360 s | ≤ 0.361 s | 0 of 0 | ≤ 0.4 s | **no** |",
-		"| reload | 1 s | 1 | 0.030 s / 0.030 s | — | — | 0 of 500 | 0 lost probes | yes |",
+		"| graceful stop | 1 s | 2 | 0.630 s / 0.640 s | 0.612 s / 0.612 s | ≤ 0.609 s (skew) | 100–120 | 0 of 200 | ≤ 0.7 s | yes |",
+		"| node loss | 0.1 s | 1 | 0.450 s / 0.450 s | 0.360 s / 0.360 s | ≤ 0.361 s | — | 0 of 0 | ≤ 0.4 s | **no** |",
+		"| reload | 1 s | 1 | 0.030 s / 0.030 s | — | — | — | 0 of 500 | 0 lost probes | yes |",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks\n%s\ngot:\n%s", want, got)

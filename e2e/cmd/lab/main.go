@@ -567,11 +567,22 @@ func (d *demo) batch(ctx context.Context, o options, stdout io.Writer) int {
 	defer deadline.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	// Served must hold for a second: right after the election a VIP can
+	// still be about to move to its preferred node.
 	var served bool
-	lastPrint := time.Time{}
+	var since, lastPrint time.Time
 	for {
 		v := d.view(false, nil)
 		ok, why := v.Served()
+		switch {
+		case !ok:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+			ok = false
+		default:
+			ok = time.Since(since) >= time.Second
+		}
 		if time.Since(lastPrint) >= o.every || (ok && !served) {
 			fmt.Fprintln(stdout, "----")
 			fmt.Fprint(stdout, v.Render())
