@@ -21,25 +21,34 @@
 // the 253rd backup onwards all get priority 1 and VRRP's address tie-break
 // orders them; the master and the first backup keep the guarantees above.
 //
+// # Priority band
+//
+// Every priority handed out to the first 128 ranks lies in 127..254. A
+// backup takes over after the master's priority-0 advert within its skew
+// time, (256-priority)/256 advert intervals (a whole second for VRRPv2), so
+// the band bounds the skew at 0.5 s: a graceful stop hands over in about
+// 0.5 s and a lost node in 3 adverts + 0.5 s, whatever the addresses.
+// Spreading priorities over 1..254 would let a low-priority backup wait
+// almost a full second more.
+//
 // # Node set unknown (multicast)
 //
-// Each node derives a key k in 0..253 from its own address: the address read
-// as a big-endian integer, modulo 254. Any 254 consecutive addresses get
-// distinct keys, so in particular all host addresses .1-.254 of a /24 do.
-// Two addresses collide only if they differ by a multiple of 254 (in a /24:
-// .0/.254 and .1/.255); colliding nodes tie and the higher address wins.
+// With replicas ≥ 3 each node derives a key k in 0..253 from its own
+// address: the address read as a big-endian integer, modulo 254.
 //
-//   - replicas ≤ 2: odd groups get priority k+1 and even groups 254-k, so the
-//     order of any two nodes flips from one group to the next and two nodes
-//     alternate exactly. (With more nodes only the highest and lowest key
+//   - replicas ≤ 2: with k' the address's last 7 bits (the last octet
+//     modulo 128), odd groups get priority 127+k' and even groups 254-k', so the order of any two nodes flips from one group
+//     to the next and two nodes alternate exactly. Two addresses whose keys
+//     agree modulo 128 (in a /24, e.g. .1 and .129) tie and the higher
+//     address wins every group, the same weakness the original's "last
+//     octet mod 128" had. (With more nodes only the highest and lowest key
 //     master anything, which is why OPENSHIFT_HA_REPLICA_COUNT should be set.)
 //   - replicas ≥ 3: the keys are points on a circle of 254 positions and group
 //     g gets a target point spaced evenly around it; the node whose key is
-//     nearest to the target gets the highest priority (254 minus twice the
-//     distance, clockwise side first, so keys map to distinct priorities).
+//     nearest to the target gets the highest priority, 254 minus the
+//     distance (0..127); equidistant nodes tie and the higher address wins.
 //     This is consistent hashing: each node masters the targets in its
-//     Voronoi cell. Two nodes still split the groups ⌊G/2⌋/⌈G/2⌉, because
-//     two points cut the circle into two halves.
+//     Voronoi cell.
 package placement
 
 import (
@@ -51,6 +60,11 @@ const (
 	// maxPriority is the highest priority we hand out; 255 is reserved by
 	// VRRP for the owner of the virtual address.
 	maxPriority = 254
+	// minBand is the lowest priority of the band the schemes use (see the
+	// package doc): it bounds a backup's skew time at 0.5 advert-seconds.
+	minBand = 127
+	// bandSize is the number of priorities in minBand..maxPriority.
+	bandSize = maxPriority - minBand + 1
 	// circle is the number of key positions; it equals the number of usable
 	// priorities (1..254) so that a key maps one-to-one onto a priority.
 	circle = 254
@@ -68,7 +82,7 @@ func Priorities(self netip.Addr, nodes []netip.Addr, groups, replicas int) []int
 		return []int{}
 	}
 	if len(nodes) == 0 {
-		return unknownSet(key(self), groups, replicas)
+		return unknownSet(key(self), lowBits(self), groups, replicas)
 	}
 	return knownSet(self, nodes, groups)
 }
@@ -122,36 +136,36 @@ func backupOrder(master, n, heavy int) []int {
 }
 
 // unknownSet implements the multicast scheme described in the package doc.
-func unknownSet(k, groups, replicas int) []int {
+func unknownSet(k, low, groups, replicas int) []int {
 	out := make([]int, groups)
 	for g := range out {
 		switch {
 		case replicas <= 2 && g%2 == 0:
-			out[g] = k + 1
+			out[g] = minBand + low
 		case replicas <= 2:
-			out[g] = circle - k
+			out[g] = maxPriority - low
 		default:
 			target := (2*g + 1) * circle / (2 * groups)
-			out[g] = maxPriority - distanceCode(k, target)
+			out[g] = maxPriority - distance(k, target)
 		}
 	}
 	return out
 }
 
-// distanceCode ranks key k by its distance to target on the circle: 0 for
-// the target itself, then 1, 2, 3, ... alternating clockwise and
-// counter-clockwise neighbours. It is a bijection from 0..253 onto 0..253, so
-// distinct keys never tie.
-func distanceCode(k, target int) int {
+// distance is the distance between key k and target on the circle, 0..127.
+func distance(k, target int) int {
 	d := ((k-target)%circle + circle) % circle // clockwise distance
-	switch {
-	case d == 0:
+	return min(d, circle-d)
+}
+
+// lowBits is the address's last 7 bits, 0..127: in a /24 it is the last
+// octet modulo 128.
+func lowBits(a netip.Addr) int {
+	b := normalize(a).AsSlice()
+	if len(b) == 0 {
 		return 0
-	case d <= circle/2:
-		return 2*d - 1
-	default:
-		return 2 * (circle - d)
 	}
+	return int(b[len(b)-1]) % bandSize
 }
 
 // key maps an address to 0..253: the address as a big-endian integer modulo
