@@ -39,17 +39,6 @@ func fast(extra map[string]string) map[string]string {
 	return m
 }
 
-// merge returns a new map with the entries of every map, later ones winning.
-func merge(ms ...map[string]string) map[string]string {
-	out := map[string]string{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // startAgent starts `ipfailover run` on one node.
 func startAgent(t *testing.T, l *lab.Lab, n *lab.Node, vips string, extra map[string]string) {
 	t.Helper()
@@ -387,15 +376,6 @@ func peersOf(l *lab.Lab) string {
 		ps = append(ps, n.IPv4.String())
 	}
 	return strings.Join(ps, ",")
-}
-
-// nodeNames returns the names of the nodes, for messages.
-func nodeNames(ns []*lab.Node) []string {
-	var out []string
-	for _, n := range ns {
-		out = append(out, n.Name)
-	}
-	return out
 }
 
 // otherThan returns the lab's nodes except n.

@@ -728,7 +728,7 @@ func TestFailoverGroups(t *testing.T) {
 	sampler := startHoldSampler(l, vips, 10*time.Millisecond, groups)
 	t0 := time.Now()
 	m.StopService() // its check fails: FAULT on every instance
-	h = waitStable(t, l, vips, 10*time.Second, fastMasterDown, func(h lab.Holding) error {
+	waitStable(t, l, vips, 10*time.Second, fastMasterDown, func(h lab.Holding) error {
 		if err := together(h); err != nil {
 			return err
 		}

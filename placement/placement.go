@@ -34,7 +34,9 @@
 // # Node set unknown (multicast)
 //
 // With replicas ≥ 3 each node derives a key k in 0..253 from its own
-// address: the address read as a big-endian integer, modulo 254.
+// address: the address read as a big-endian integer, modulo 254, times 157
+// (about 254/φ) modulo 254, so that consecutive addresses, the common case,
+// land far apart on the circle.
 //
 //   - replicas ≤ 2: with k' the address's last 7 bits (the last octet
 //     modulo 128), odd groups get priority 127+k' and even groups 254-k', so the order of any two nodes flips from one group
@@ -63,6 +65,8 @@ const (
 	// minBand is the lowest priority of the band the schemes use (see the
 	// package doc): it bounds a backup's skew time at 0.5 advert-seconds.
 	minBand = 127
+	// spread scatters consecutive keys around the circle (see key).
+	spread = 157
 	// bandSize is the number of priorities in minBand..maxPriority.
 	bandSize = maxPriority - minBand + 1
 	// circle is the number of key positions; it equals the number of usable
@@ -175,7 +179,11 @@ func key(a netip.Addr) int {
 	for _, b := range normalize(a).AsSlice() {
 		k = (k*256 + int(b)) % circle
 	}
-	return k
+	// Nodes usually have consecutive addresses, which would sit next to
+	// each other on the circle and leave the middle ones tiny cells.
+	// Multiplying by a constant near 254/φ (coprime with 254, so still a
+	// permutation) spreads any run of consecutive addresses evenly.
+	return k * spread % circle
 }
 
 // normalize makes equal addresses compare equal whatever their spelling:

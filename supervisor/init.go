@@ -34,7 +34,7 @@ var forwardedSignals = []os.Signal{
 }
 
 // MaybeInit makes the process behave like tini when it runs as PID 1: it
-// re-executes /proc/self/exe with the same arguments, environment and stdio
+// re-executes its own binary with the same arguments, environment and stdio
 // as its only direct child, forwards termination and user signals to it,
 // reaps every zombie re-parented to PID 1, and finally reports the child's
 // exit status (128+signal when the child was killed).
@@ -50,13 +50,23 @@ func MaybeInit(args []string, log *slog.Logger) (handled bool, exitCode int) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	res := runInit(initConfig{
-		path:  "/proc/self/exe",
+		path:  selfPath(),
 		args:  args,
 		env:   withEnv(os.Environ(), InitChildEnv, "1"),
 		log:   log.With("component", "init"),
 		drain: initDrainTimeout,
 	})
 	return true, res.code
+}
+
+// selfPath is the agent's own executable for the re-exec. The resolved
+// path rather than /proc/self/exe, so the child's process name is
+// "ipfailover" (ps, pgrep) and not "exe".
+func selfPath() string {
+	if p, err := os.Executable(); err == nil {
+		return p
+	}
+	return "/proc/self/exe"
 }
 
 // initConfig is the input of runInit; separate from MaybeInit so tests can
