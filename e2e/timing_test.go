@@ -39,13 +39,12 @@ const benchVIPs = "192.0.2.200-205"
 
 // timedScenario injects one kind of fault.
 type timedScenario struct {
-	key, name    string
-	formula      string
-	target       func(advert time.Duration) time.Duration // 0: "no lost probes"
-	bound        func(prio int, advert time.Duration) time.Duration
-	inject       func(t *testing.T, l *lab.Lab, n *lab.Node, stopped chan<- error)
-	restore      func(t *testing.T, l *lab.Lab, n *lab.Node, stopped <-chan error)
-	needsService bool
+	key, name string
+	formula   string
+	target    func(advert time.Duration) time.Duration // 0: "no lost probes"
+	bound     func(prio int, advert time.Duration) time.Duration
+	inject    func(t *testing.T, l *lab.Lab, n *lab.Node, stopped chan<- error)
+	restore   func(t *testing.T, l *lab.Lab, n *lab.Node, stopped <-chan error)
 }
 
 func timedScenarios() []timedScenario {

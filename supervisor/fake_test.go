@@ -221,15 +221,12 @@ type mutableRender struct {
 	mu   sync.Mutex
 	data string
 	err  error
-	n    int
 }
 
 func (r *mutableRender) set(s string) { r.mu.Lock(); r.data = s; r.mu.Unlock() }
-func (r *mutableRender) calls() int   { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
 func (r *mutableRender) render(context.Context) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.n++
 	return []byte(r.data), r.err
 }
 
