@@ -67,7 +67,7 @@ type Line struct {
 
 // String renders the line the way keepalived writes it (without newline).
 func (l Line) String() string {
-	return fmt.Sprintf("%s %q %s %d", l.Scope, l.Name, l.Word, l.Priority)
+	return fmt.Sprintf(`%s "%s" %s %d`, l.Scope, l.Name, l.Word, l.Priority)
 }
 
 // ParseLine parses one line of a vrrp notify FIFO. keepalived writes
