@@ -681,8 +681,13 @@ func TestFailoverRollingVIPUpdate(t *testing.T) {
 					t.Errorf("old VIP %s unreachable for %v during the rollout", tr.Target.Addr(), g.Round(time.Millisecond))
 				}
 			}
-			if tc.noDual && windows > 0 {
-				t.Errorf("a VIP was on two nodes during the rollout (%d windows, longest %v), want never", windows, longest.Round(time.Millisecond))
+			// A restarted node that preempts adds the VIP before the old
+			// master has seen its first advert and let go: VRRP's own
+			// handover overlap, at most about one advert interval (0.1 s
+			// here) plus a sample. Anything longer is a dual master caused
+			// by the update itself.
+			if maxOverlap := 100*time.Millisecond + 2*20*time.Millisecond; tc.noDual && longest > maxOverlap {
+				t.Errorf("a VIP was on two nodes for %v during the rollout (%d windows), want at most a preemption handover (%v)", longest.Round(time.Millisecond), windows, maxOverlap)
 			}
 			if longest > rollout {
 				t.Errorf("dual-holder window %v longer than the rollout %v", longest, rollout)
