@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -22,37 +21,15 @@ const StatusPort = 63010
 // cut, which is exactly when the client could not ask.
 func (n *Node) Status(ctx context.Context, port int, timeout time.Duration) (metrics.Status, error) {
 	var st metrics.Status
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := inNetns(n.NS, func() error {
-				var d net.Dialer
-				var err error
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}
-	defer tr.CloseIdleConnections()
 	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + "/status"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	code, body, err := n.HTTPGet(ctx, url, timeout)
 	if err != nil {
 		return st, fmt.Errorf("status of %s: %w", n.Name, err)
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return st, fmt.Errorf("status of %s: %w", n.Name, err)
+	if code != http.StatusOK {
+		return st, fmt.Errorf("status of %s: HTTP %d: %.512s", n.Name, code, body)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return st, fmt.Errorf("status of %s: HTTP %d: %s", n.Name, resp.StatusCode, b)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := json.Unmarshal(body, &st); err != nil {
 		return st, fmt.Errorf("status of %s: decode: %w", n.Name, err)
 	}
 	return st, nil
