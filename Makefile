@@ -1,7 +1,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test lab lab-down deps
+.PHONY: build test test-deps lab lab-down deps
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ipfailover .
 
@@ -9,7 +9,16 @@ deps:
 	@command -v keepalived >/dev/null && command -v iptables >/dev/null && command -v ip >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq keepalived iptables iproute2; }
 
-test:
+# What the whole suite needs on a fresh Debian machine (as root): the agent's
+# tools for the e2e tests, podman/debootstrap/eatmydata for the image test.
+TEST_PACKAGES := keepalived iptables iproute2 podman debootstrap eatmydata
+test-deps:
+	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	elif [ -n "$$missing" ]; then echo "not root: tests needing$$missing will skip"; fi
+
+test: test-deps
 	bash hack/test.sh
 
 # Live demo (root): 3 nodes + a client in network namespaces; keys fail and
