@@ -43,15 +43,10 @@ func cmdCleanup(args []string, stderr io.Writer, log *slog.Logger) int {
 		}
 		log.Info("removed multicast accept rule", "chain", r.Chain, "ipv6", r.IPv6, "tag", r.Tag)
 	}
-	ifname := cfg.Interface
-	if ifname == "" {
-		name, err := hostnet.DefaultRouteInterface("/proc")
-		if err != nil {
-			errs = append(errs, fmt.Errorf("find the interface holding VIPs: %w", err))
-		}
-		ifname = name
-	}
-	if ifname != "" {
+	ifname, err := resolveInterface(cfg, "", log)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("find the interface holding VIPs: %w", err))
+	} else {
 		if _, err := hostnet.RemoveAddresses(ctx, hostnet.ExecRunner{}, ifname, vipPrefixes(cfg), log); err != nil {
 			errs = append(errs, err)
 		}

@@ -98,20 +98,11 @@ func loadTemplate(cfg env.Config) (*render.Template, error) {
 // hostFacts finds the interface and its addresses, preferring what the
 // caller gave (render's flags), then the configuration, then the host.
 func hostFacts(cfg env.Config, ifname string, addrs []netip.Addr, log *slog.Logger) (render.Host, error) {
-	h := render.Host{Interface: ifname}
-	switch {
-	case h.Interface != "":
-	case cfg.Interface != "":
-		h.Interface = cfg.Interface
-		log.Info("using interface from OPENSHIFT_HA_NETWORK_INTERFACE", "interface", h.Interface)
-	default:
-		name, err := hostnet.DefaultRouteInterface("/proc")
-		if err != nil {
-			return h, fmt.Errorf("OPENSHIFT_HA_NETWORK_INTERFACE is unset and the default route's interface is unknown: %w", err)
-		}
-		h.Interface = name
-		log.Info("using the default route's interface (OPENSHIFT_HA_NETWORK_INTERFACE is unset)", "interface", name)
+	name, err := resolveInterface(cfg, ifname, log)
+	if err != nil {
+		return render.Host{}, err
 	}
+	h := render.Host{Interface: name}
 	for _, a := range addrs {
 		if a.Is4() {
 			h.Addr4 = a
@@ -134,4 +125,22 @@ func hostFacts(cfg env.Config, ifname string, addrs []netip.Addr, log *slog.Logg
 		}
 	}
 	return h, nil
+}
+
+// resolveInterface picks the interface: the flag, else
+// OPENSHIFT_HA_NETWORK_INTERFACE, else the default route's, and logs why.
+func resolveInterface(cfg env.Config, ifname string, log *slog.Logger) (string, error) {
+	switch {
+	case ifname != "":
+		return ifname, nil
+	case cfg.Interface != "":
+		log.Info("using interface from OPENSHIFT_HA_NETWORK_INTERFACE", "interface", cfg.Interface)
+		return cfg.Interface, nil
+	}
+	name, err := hostnet.DefaultRouteInterface("/proc")
+	if err != nil {
+		return "", fmt.Errorf("OPENSHIFT_HA_NETWORK_INTERFACE is unset and the default route's interface is unknown: %w", err)
+	}
+	log.Info("using the default route's interface (OPENSHIFT_HA_NETWORK_INTERFACE is unset)", "interface", name)
+	return name, nil
 }

@@ -174,11 +174,11 @@ func checkRunFiles(cfg env.Config) error {
 // waitForHost resolves the interface and waits, bounded and logged, until it
 // is up with an address of every family the VIPs need.
 func waitForHost(ctx context.Context, cfg env.Config, log *slog.Logger) (render.Host, error) {
-	h, err := hostFacts(cfg, "", []netip.Addr{netip.IPv4Unspecified()}, log)
+	name, err := resolveInterface(cfg, "", log)
 	if err != nil {
-		return h, err
+		return render.Host{}, err
 	}
-	h.Addr4 = netip.Addr{}
+	h := render.Host{Interface: name}
 	wctx, cancel := context.WithTimeout(ctx, interfaceWait)
 	defer cancel()
 	for _, f := range cfg.Families() {
