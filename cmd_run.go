@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -82,13 +83,8 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	log.Info("node facts", "interface", host.Interface, "ipv4", host.Addr4, "ipv6", host.Addr6)
 
 	runDir := runDir(cfg)
-	obs, err := startObservability(ctx, cfg, host, runDir, log)
-	if err != nil {
-		return reportError(stderr, err)
-	}
-	defer obs.Close()
-
-	renderFn := func(context.Context) ([]byte, error) { return renderConfig(cfg, host, obs.FIFOPath()) }
+	fifo := filepath.Join(runDir, fifoName)
+	renderFn := func(context.Context) ([]byte, error) { return renderConfig(cfg, host, fifo) }
 	conf, err := renderFn(ctx)
 	if err != nil {
 		return reportError(stderr, err)
@@ -122,6 +118,14 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	if len(rules) == 0 {
 		log.Info("no multicast accept rule managed (OPENSHIFT_HA_IPTABLES_CHAIN is set to empty)")
 	}
+
+	// Creates the FIFO, serves metrics and runs the first health check, so
+	// its result is on disk before keepalived reads it.
+	obs, err := startObservability(ctx, cfg, host, runDir, log)
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	defer obs.Close()
 
 	err = supervisor.Run(ctx, supervisor.Options{
 		Logger:      log,

@@ -316,9 +316,9 @@ func (g generator) podTemplate() corev1.PodTemplateSpec {
 		// With host networking the declared port is also a host port, so
 		// the scheduler never puts two pods listening on it on one node.
 		c.Ports = []corev1.ContainerPort{{Name: "metrics", ContainerPort: port, HostPort: port, Protocol: corev1.ProtocolTCP}}
-		probe := func(period, failures int32) *corev1.Probe {
+		probe := func(path string, period, failures int32) *corev1.Probe {
 			return &corev1.Probe{
-				ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("metrics"), Host: host}},
+				ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("metrics"), Host: host}},
 				PeriodSeconds:    period,
 				TimeoutSeconds:   2,
 				FailureThreshold: failures,
@@ -326,9 +326,10 @@ func (g generator) podTemplate() corev1.PodTemplateSpec {
 		}
 		// The agent may wait up to two minutes for its interface at start:
 		// the startup probe allows that, liveness takes over afterwards.
-		c.StartupProbe = probe(5, 30)
-		c.LivenessProbe = probe(10, 3)
-		c.ReadinessProbe = probe(5, 2)
+		// Readiness is /readyz: config loaded and keepalived up.
+		c.StartupProbe = probe("/healthz", 5, 30)
+		c.LivenessProbe = probe("/healthz", 10, 3)
+		c.ReadinessProbe = probe("/readyz", 5, 2)
 	}
 	spec := corev1.PodSpec{
 		ServiceAccountName:            g.req.ServiceAccount,
