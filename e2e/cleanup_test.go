@@ -86,3 +86,42 @@ func vrrpRules(t *testing.T, n *lab.Node) []string {
 	}
 	return out
 }
+
+// TestInvalidChainTouchesNothing: a chain that does not exist is exit 2,
+// found before anything on the node changed: no rule anywhere, no VIP, no
+// keepalived ever started (even though a stale VIP was waiting to be
+// removed, it is left alone).
+func TestInvalidChainTouchesNothing(t *testing.T) {
+	l := newLab(t, 1)
+	n := l.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stale := "192.0.2.201/32"
+	if out, err := n.Exec(ctx, "ip", "addr", "add", stale, "dev", lab.Interface); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	env := agentEnv(l, "192.0.2.200-201", map[string]string{"OPENSHIFT_HA_IPTABLES_CHAIN": "NO-SUCH-CHAIN"})
+	if err := n.Start(lab.Spec{Argv: []string{agentBinary(t), "run"}, Env: env}); err != nil {
+		t.Fatal(err)
+	}
+	code, err := n.Wait(60 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2\n%s", code, n.LogTail(20))
+	}
+	if log := n.LogTail(20); !strings.Contains(log, `OPENSHIFT_HA_IPTABLES_CHAIN="NO-SUCH-CHAIN"`) || strings.Contains(log, "started keepalived") {
+		t.Errorf("log does not name the chain, or keepalived was started:\n%s", log)
+	}
+	if rules := vrrpRules(t, n); len(rules) != 0 {
+		t.Errorf("VRRP rules inserted: %q", rules)
+	}
+	as, err := n.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(as, func(p netip.Prefix) bool { return p.String() == stale }) {
+		t.Errorf("the stale VIP %s was removed although the start was refused: %v", stale, as)
+	}
+}
