@@ -55,8 +55,8 @@ const (
 )
 
 // observer is the agent's observability: it reads keepalived's notify FIFO
-// and state dumps into a vrrpstate.Model, runs the notify script and a copy
-// of the health check, tracks the supervisor's lifecycle events, and serves
+// and state dumps into a vrrpstate.Model, runs the notify script and the
+// health check (writing the result keepalived tracks), tracks the supervisor's lifecycle events, and serves
 // it all through package metrics.
 type observer struct {
 	cfg       env.Config
@@ -104,7 +104,7 @@ type observer struct {
 
 // startObservability starts everything that watches keepalived: the FIFO
 // reader (the FIFO is created in runDir, which must be the supervisor's
-// RunDir, before it returns), the notify runner, the health check copy,
+// RunDir, before it returns), the notify runner, the health check (whose result keepalived tracks),
 // the JSON dump heartbeat, the multicast rule poll and, unless
 // cfg.MetricsAddress is empty, the HTTP server. Call Close when done.
 func startObservability(ctx context.Context, cfg env.Config, host render.Host, runDir string, log *slog.Logger) (*observer, error) {
