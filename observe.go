@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/internal/procfs"
 	"github.com/ipfailover/ipfailover/iptables"
 	"github.com/ipfailover/ipfailover/metrics"
 	"github.com/ipfailover/ipfailover/render"
@@ -375,9 +376,13 @@ func (o *observer) pollRules(ctx context.Context) {
 // keepalivedProblem says why a running keepalived does not count as
 // responsive, or "" when it does.
 func (o *observer) keepalivedProblem(pid int, readyAt, now time.Time) string {
-	procs, err := vrrpstate.ProcTree(o.procRoot, pid)
+	all, err := procfs.List(o.procRoot)
 	if err != nil {
-		return fmt.Sprintf("keepalived process %d is gone: %v", pid, err)
+		return fmt.Sprintf("cannot read processes: %v", err)
+	}
+	procs := procfs.Tree(all, pid)
+	if procs == nil {
+		return fmt.Sprintf("keepalived process %d is gone", pid)
 	}
 	for _, p := range procs {
 		if strings.HasPrefix(p.Comm, "keepalived") && p.Stopped() {

@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"github.com/ipfailover/ipfailover/internal/procfs"
+
 	"context"
 	"fmt"
 	"io"
@@ -108,32 +110,13 @@ func (OSExecer) Keepaliveds(configPath string) ([]int, error) {
 // isLiveKeepalived reports whether pid is a running (not zombie) process
 // whose command name is keepalived.
 func isLiveKeepalived(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	comm, state, ok := parseProcStat(string(b))
-	return ok && comm == "keepalived" && state != "Z" && state != "X"
+	p, err := procfs.Read("/proc", pid)
+	return err == nil && p.Comm == "keepalived" && p.Live()
 }
 
 // Kill implements Execer.
 func (OSExecer) Kill(pid int, sig syscall.Signal) error {
 	return syscall.Kill(pid, sig)
-}
-
-// parseProcStat extracts the command name and state from /proc/PID/stat
-// ("pid (comm) S ..."); comm may itself contain spaces and parentheses.
-func parseProcStat(s string) (comm, state string, ok bool) {
-	open := strings.IndexByte(s, '(')
-	closing := strings.LastIndexByte(s, ')')
-	if open < 0 || closing < open {
-		return "", "", false
-	}
-	fields := strings.Fields(s[closing+1:])
-	if len(fields) == 0 {
-		return "", "", false
-	}
-	return s[open+1 : closing], fields[0], true
 }
 
 type osProcess struct{ cmd *exec.Cmd }

@@ -527,22 +527,3 @@ func TestExitReason(t *testing.T) {
 		}
 	}
 }
-
-func TestParseProcStat(t *testing.T) {
-	tests := []struct {
-		in          string
-		comm, state string
-		ok          bool
-	}{
-		{"123 (keepalived) S 1 123 123 0", "keepalived", "S", true},
-		{"7 (a (weird) name) Z 1", "a (weird) name", "Z", true},
-		{"garbage", "", "", false},
-		{"1 (x)", "", "", false},
-	}
-	for _, tc := range tests {
-		comm, state, ok := parseProcStat(tc.in)
-		if comm != tc.comm || state != tc.state || ok != tc.ok {
-			t.Errorf("parseProcStat(%q) = %q, %q, %v", tc.in, comm, state, ok)
-		}
-	}
-}

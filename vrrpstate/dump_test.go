@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,7 +98,7 @@ func startShell(t *testing.T, script string) int {
 	t.Cleanup(func() { p.Kill(); p.Wait() })
 	// Give the shell time to install its trap before the first signal.
 	poll(t, 5*time.Second, func() error {
-		b, err := os.ReadFile("/proc/" + itoa(p.Pid) + "/status")
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/status")
 		if err != nil {
 			return err
 		}
@@ -110,4 +111,10 @@ func startShell(t *testing.T, script string) int {
 		return os.ErrNotExist
 	})
 	return p.Pid
+}
+
+// hasSig reports whether the hex signal mask has signal sig set.
+func hasSig(mask string, sig int) bool {
+	v, err := strconv.ParseUint(mask, 16, 64)
+	return err == nil && v&(1<<(sig-1)) != 0
 }

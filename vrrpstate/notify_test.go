@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ipfailover/ipfailover/internal/procfs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,7 +151,7 @@ func TestRunCommandTimeoutKillsGroup(t *testing.T) {
 		if err != nil {
 			return nil
 		}
-		if p, err := parseStat(st); err == nil && p.State == 'Z' {
+		if p, err := procfs.ParseStat(st); err == nil && p.Zombie() {
 			return nil
 		}
 		if err := syscall.Kill(child, 0); errors.Is(err, syscall.ESRCH) {

@@ -10,45 +10,6 @@ import (
 	"time"
 )
 
-func TestParseStat(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want Proc
-		err  bool
-	}{
-		{"12 (keepalived) S 1 12 12 0 -1", Proc{PID: 12, PPID: 1, Comm: "keepalived", State: 'S'}, false},
-		{"40 (sleep) Z 12 40 40 0", Proc{PID: 40, PPID: 12, Comm: "sleep", State: 'Z'}, false},
-		{"7 (a (b) c) R 3 7", Proc{PID: 7, PPID: 3, Comm: "a (b) c", State: 'R'}, false},
-		{"7 no comm", Proc{}, true},
-		{"x (a) S 1", Proc{}, true},
-		{"7 (a) S", Proc{}, true},
-	} {
-		got, err := parseStat([]byte(tc.in))
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseStat(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
-func TestDescendants(t *testing.T) {
-	procs := []Proc{
-		{PID: 1, PPID: 0}, {PID: 100, PPID: 1}, // host init, unshare
-		{PID: 101, PPID: 100}, // node PID 1
-		{PID: 102, PPID: 101}, {PID: 103, PPID: 102}, {PID: 104, PPID: 101, State: 'Z'},
-		{PID: 200, PPID: 1}, // unrelated
-	}
-	var got []int
-	for _, p := range descendants(procs, 101) {
-		got = append(got, p.PID)
-	}
-	if want := []int{101, 102, 104, 103}; !slices.Equal(got, want) {
-		t.Errorf("descendants = %v, want %v", got, want)
-	}
-	if d := descendants(procs, 999); d != nil {
-		t.Errorf("descendants of a missing root = %v, want nil", d)
-	}
-}
-
 func TestTrace(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ipfailover/ipfailover/internal/procfs"
 	"net"
 	"net/netip"
 	"os"
@@ -244,11 +245,11 @@ func (n *Node) Procs() ([]Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := readProcs("/proc")
+	all, err := procfs.List("/proc")
 	if err != nil {
 		return nil, err
 	}
-	out := descendants(all, p.pid1)
+	out := procfs.Tree(all, p.pid1)
 	if len(out) == 0 {
 		return nil, fmt.Errorf("node %s: PID 1 (host PID %d) is gone", n.Name, p.pid1)
 	}
