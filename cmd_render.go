@@ -66,17 +66,28 @@ func checkFile(cfg env.Config) string {
 	return filepath.Join(runDir(cfg), "check.status")
 }
 
+// renderData is the template data for cfg on host, with the FIFO (or "")
+// keepalived reports state changes to.
+func renderData(cfg env.Config, host render.Host, fifo string) (render.Data, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return render.Data{}, fmt.Errorf("locate own binary for the health check: %w", err)
+	}
+	return render.NewData(cfg, host, render.Options{Self: self, Version: version, NotifyFIFO: fifo, CheckFile: checkFile(cfg)})
+}
+
 // renderConfig renders keepalived.conf for cfg on host with the embedded or
 // the user's template.
 func renderConfig(cfg env.Config, host render.Host, fifo string) ([]byte, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("locate own binary for the health check: %w", err)
-	}
-	d, err := render.NewData(cfg, host, render.Options{Self: self, Version: version, NotifyFIFO: fifo, CheckFile: checkFile(cfg)})
+	d, err := renderData(cfg, host, fifo)
 	if err != nil {
 		return nil, err
 	}
+	return executeTemplate(cfg, d)
+}
+
+// executeTemplate renders d with the embedded or the user's template.
+func executeTemplate(cfg env.Config, d render.Data) ([]byte, error) {
 	t, err := loadTemplate(cfg)
 	if err != nil {
 		return nil, err

@@ -85,7 +85,11 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	runDir := runDir(cfg)
 	fifo := filepath.Join(runDir, fifoName)
 	renderFn := func(context.Context) ([]byte, error) { return renderConfig(cfg, host, fifo) }
-	conf, err := renderFn(ctx)
+	data, err := renderData(cfg, host, fifo)
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	conf, err := executeTemplate(cfg, data)
 	if err != nil {
 		return reportError(stderr, err)
 	}
@@ -121,7 +125,7 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 
 	// Creates the FIFO, serves metrics and runs the first health check, so
 	// its result is on disk before keepalived reads it.
-	obs, err := startObservability(ctx, cfg, host, runDir, log)
+	obs, err := startObservability(ctx, cfg, host, data, runDir, log)
 	if err != nil {
 		return reportError(stderr, err)
 	}

@@ -107,16 +107,9 @@ type observer struct {
 // reader (the FIFO is created in runDir, which must be the supervisor's
 // RunDir, before it returns), the notify runner, the health check (whose result keepalived tracks),
 // the JSON dump heartbeat, the multicast rule poll and, unless
-// cfg.MetricsAddress is empty, the HTTP server. Call Close when done.
-func startObservability(ctx context.Context, cfg env.Config, host render.Host, runDir string, log *slog.Logger) (*observer, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("locate own binary for the health check: %w", err)
-	}
-	data, err := render.NewData(cfg, host, render.Options{Self: self, Version: version, CheckFile: checkFile(cfg)})
-	if err != nil {
-		return nil, err
-	}
+// cfg.MetricsAddress is empty, the HTTP server. data is what keepalived.conf
+// is rendered from: its instances and health check. Call Close when done.
+func startObservability(ctx context.Context, cfg env.Config, host render.Host, data render.Data, runDir string, log *slog.Logger) (*observer, error) {
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create run dir %s: %w", runDir, err)
 	}
