@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	goipt "github.com/coreos/go-iptables/iptables"
 )
@@ -123,13 +124,10 @@ func binaryName(ipv6 bool) string {
 // validate rejects values that iptables would refuse or that could not be
 // matched reliably when the chain is listed back.
 func (r Rule) validate() error {
+	if err := ValidChain(r.Chain); err != nil {
+		return fmt.Errorf("iptables rule: %w", err)
+	}
 	switch {
-	case r.Chain == "":
-		return errors.New("iptables rule: chain name is empty; a filter-table chain such as INPUT is required")
-	case len(r.Chain) > maxChainLen:
-		return fmt.Errorf("iptables rule: chain name %q is %d bytes; at most %d are accepted", r.Chain, len(r.Chain), maxChainLen)
-	case strings.HasPrefix(r.Chain, "-") || strings.IndexFunc(r.Chain, notPrintableWord) >= 0:
-		return fmt.Errorf("iptables rule: chain name %q is invalid; accepted are printable ASCII characters without spaces or quotes, not starting with '-'", r.Chain)
 	case r.Tag == "":
 		return errors.New("iptables rule: tag (rule comment) is empty; a per-configuration tag is required")
 	case len(r.Tag) > maxCommentLen:
@@ -138,6 +136,37 @@ func (r Rule) validate() error {
 		return fmt.Errorf("iptables rule: tag %q is invalid; accepted are printable ASCII characters and spaces, without quotes or backslashes", r.Tag)
 	}
 	return nil
+}
+
+// chainAccepted is what ValidChain's errors say is accepted.
+const chainAccepted = "accepted are 1 to 28 characters from A-Z, a-z, 0-9, '_', '.' and '-', not starting with '-'"
+
+// ValidChain reports whether name can be passed to iptables as a chain name
+// and listed back unambiguously. iptables itself allows more (any printable
+// character but a few), but a leading '-' reads as an option, whitespace
+// splits the word, and quotes or shell metacharacters make the name an
+// injection vector in every script that handles it; the conservative set
+// covers all built-in and customary chain names. The error names the value
+// and what is accepted; the caller adds the variable that set it
+// (OPENSHIFT_HA_IPTABLES_CHAIN).
+func ValidChain(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("chain name is empty; %s (a filter-table chain such as INPUT)", chainAccepted)
+	case len(name) > maxChainLen:
+		return fmt.Errorf("chain name %q is invalid: %d bytes; %s", name, len(name), chainAccepted)
+	case name[0] == '-':
+		return fmt.Errorf("chain name %q is invalid: it would be read as an option; %s", name, chainAccepted)
+	}
+	if i := strings.IndexFunc(name, notChainChar); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("chain name %q is invalid: character %q at byte %d; %s", name, c, i, chainAccepted)
+	}
+	return nil
+}
+
+func notChainChar(c rune) bool {
+	return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' && c != '.' && c != '-'
 }
 
 func notPrintableWord(c rune) bool {
