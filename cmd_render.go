@@ -69,11 +69,7 @@ func checkFile(cfg env.Config) string {
 // renderData is the template data for cfg on host, with the FIFO (or "")
 // keepalived reports state changes to.
 func renderData(cfg env.Config, host render.Host, fifo string) (render.Data, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return render.Data{}, fmt.Errorf("locate own binary for the health check: %w", err)
-	}
-	return render.NewData(cfg, host, render.Options{Self: self, Version: version, NotifyFIFO: fifo, CheckFile: checkFile(cfg)})
+	return render.NewData(cfg, host, render.Options{Version: version, NotifyFIFO: fifo, CheckFile: checkFile(cfg)})
 }
 
 // renderConfig renders keepalived.conf for cfg on host with the embedded or

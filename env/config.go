@@ -7,6 +7,7 @@ package env
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,13 +55,36 @@ func (v VIP) Family() Family { return FamilyOf(v.Prefix.Addr()) }
 // `ip addr del`.
 func (v VIP) String() string { return v.Prefix.String() }
 
-// Group is one VRRP instance: a contiguous run of VIPs of one family that
-// always moves between nodes as a unit.
+// Group is one VRRP group: a contiguous run of the listed VIPs that always
+// moves between nodes as a unit. It may mix address families; keepalived
+// then runs one instance per family with the group's VRID (see SplitGroups).
 type Group struct {
-	Index  int    // 1-based position among all groups
-	VRID   int    // virtual_router_id, 1..255
-	Family Family // every VIP of the group has this family
-	VIPs   []VIP
+	Index int // 1-based position among all groups
+	VRID  int // virtual_router_id, 1..255
+	VIPs  []VIP
+}
+
+// Families returns the families of the group's VIPs in the order they first
+// appear: the first is the family the original image's instance served.
+func (g Group) Families() []Family {
+	var out []Family
+	for _, v := range g.VIPs {
+		if !slices.Contains(out, v.Family()) {
+			out = append(out, v.Family())
+		}
+	}
+	return out
+}
+
+// Of returns the group's VIPs of family f, in listed order.
+func (g Group) Of(f Family) []VIP {
+	var out []VIP
+	for _, v := range g.VIPs {
+		if v.Family() == f {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Preemption is the parsed OPENSHIFT_HA_PREEMPTION.
@@ -89,9 +113,9 @@ type Config struct {
 	Interface string // OPENSHIFT_HA_NETWORK_INTERFACE; "" means the default route's interface
 
 	MonitorPort   int           // OPENSHIFT_HA_MONITOR_PORT; 0 disables the default check
-	CheckScript   string        // OPENSHIFT_HA_CHECK_SCRIPT (absolute path) or ""
+	CheckScript   string        // OPENSHIFT_HA_CHECK_SCRIPT: absolute path and arguments (single spaces), or ""
 	CheckInterval time.Duration // OPENSHIFT_HA_CHECK_INTERVAL (whole seconds)
-	NotifyScript  string        // OPENSHIFT_HA_NOTIFY_SCRIPT (absolute path) or ""
+	NotifyScript  string        // OPENSHIFT_HA_NOTIFY_SCRIPT: absolute path and arguments (single spaces), or ""
 
 	ReplicaCount  int   // OPENSHIFT_HA_REPLICA_COUNT
 	VRIDOffset    int   // OPENSHIFT_HA_VRRP_ID_OFFSET
@@ -126,8 +150,17 @@ type Config struct {
 	MetricsAddress string
 }
 
-// Unicast reports whether the instances use unicast adverts.
-func (c Config) Unicast() bool { return c.UseUnicast || len(c.UnicastPeers) > 0 }
+// Unicast reports whether the instances use unicast adverts: as in the
+// original image, whenever peers are listed (OPENSHIFT_HA_USE_UNICAST alone
+// does not switch it on; Load warns about that).
+func (c Config) Unicast() bool { return len(c.UnicastPeers) > 0 }
+
+// ScriptProgram is the program of a script command line (its first word),
+// the file that must exist and be executable on the node.
+func ScriptProgram(line string) string {
+	p, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	return p
+}
 
 // Families returns the address families present among the VIPs, IPv4 first.
 func (c Config) Families() []Family {

@@ -17,7 +17,7 @@ type VRIDRangeError struct {
 	Offset   int // OPENSHIFT_HA_VRRP_ID_OFFSET
 	Excluded int // excluded IDs above the offset
 	// Suggest is the largest OPENSHIFT_HA_VIP_GROUPS value whose groups all
-	// fit, or 0 when not even one group per address family fits.
+	// fit, or 0 when not even one group fits.
 	Suggest int
 }
 
@@ -30,17 +30,22 @@ func (e *VRIDRangeError) Error() string {
 	return msg + "; lower OPENSHIFT_HA_VRRP_ID_OFFSET or exclude fewer VRIDs"
 }
 
-// SplitGroups splits vips into VRRP groups and assigns their VRIDs, the way
-// the original image does, except that a group never mixes address families
-// (keepalived needs one family per vrrp_instance).
+// SplitGroups splits vips into VRRP groups and assigns their VRIDs exactly
+// as the original image does, so that during a rolling update old and new
+// pods join the same elections.
 //
-// The VIPs are partitioned by family, keeping input order, IPv4 first. Each
-// family's n VIPs are cut into min(groups, n) contiguous groups whose sizes
-// differ by at most one, larger groups first (7 VIPs, groups=3: 3, 2, 2);
-// groups == 0 means one VIP per group. Group indexes are 1-based over all
-// groups. Group i gets VRID offset+i, except that an excluded ID is skipped
-// and every later group shifts with it (offset 10, excluded 12 and 13:
-// 11, 14, 15, 16), as in the original.
+// The whole list, in the order it was given (families mixed), is cut into
+// min(groups, n) contiguous groups whose sizes differ by at most one, larger
+// groups first (7 VIPs, groups=3: 3, 2, 2); groups == 0 means one VIP per
+// group. Group i gets VRID offset+i, except that an excluded ID is skipped and
+// every later group shifts with it (offset 10, excluded 12 and 13: 11, 14,
+// 15, 16), as in the original.
+//
+// A group may hold VIPs of both families. keepalived serves one family per
+// vrrp_instance, so the renderer gives such a group one instance per family,
+// both with the group's VRID: IPv4 and IPv6 VRRP are separate elections on
+// the wire (RFC 5798 §5.2.3), and the original's instance (the family of the
+// group's first VIP) keeps exactly the VIPs it served.
 //
 // If a VRID would exceed 255 the error is a *VRIDRangeError.
 func SplitGroups(vips []VIP, groups, offset int, excluded []int) ([]Group, error) {
@@ -50,20 +55,9 @@ func SplitGroups(vips []VIP, groups, offset int, excluded []int) ([]Group, error
 	if offset < 0 || offset >= MaxVRID {
 		return nil, fmt.Errorf("VRRP ID offset %d is outside 0..%d", offset, MaxVRID-1)
 	}
-	var byFamily [2][]VIP
-	for _, v := range vips {
-		i := 0
-		if v.Family() == IPv6 {
-			i = 1
-		}
-		byFamily[i] = append(byFamily[i], v)
-	}
-
 	var out []Group
-	for _, fam := range byFamily {
-		for _, part := range splitContiguous(fam, groups) {
-			out = append(out, Group{Index: len(out) + 1, Family: part[0].Family(), VIPs: part})
-		}
+	for _, part := range splitContiguous(vips, groups) {
+		out = append(out, Group{Index: len(out) + 1, VIPs: part})
 	}
 
 	ids := vridSequence(len(out), offset, excluded)
@@ -79,13 +73,17 @@ func SplitGroups(vips []VIP, groups, offset int, excluded []int) ([]Group, error
 			}
 		}
 		fit := MaxVRID - offset - excl
+		suggest := 0
+		if fit > 0 {
+			suggest = fit
+		}
 		return nil, &VRIDRangeError{
 			Groups:   len(out),
 			Fit:      fit,
 			LastVRID: ids[len(ids)-1],
 			Offset:   offset,
 			Excluded: excl,
-			Suggest:  suggestGroups(len(byFamily[0]), len(byFamily[1]), fit),
+			Suggest:  suggest,
 		}
 	}
 	return out, nil
@@ -126,15 +124,4 @@ func vridSequence(n, offset int, excluded []int) []int {
 		ids = append(ids, id)
 	}
 	return ids
-}
-
-// suggestGroups finds the largest OPENSHIFT_HA_VIP_GROUPS value g for which
-// min(g, n4) + min(g, n6) groups fit in fit VRIDs, or 0.
-func suggestGroups(n4, n6, fit int) int {
-	for g := fit; g > 0; g-- {
-		if min(g, n4)+min(g, n6) <= fit {
-			return g
-		}
-	}
-	return 0
 }

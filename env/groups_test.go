@@ -51,12 +51,14 @@ func TestSplitGroups(t *testing.T) {
 			[]string{"11:10.0.0.1", "14:10.0.0.2", "15:10.0.0.3", "16:10.0.0.4"}},
 		{"exclusion below the offset is irrelevant", "10.0.0.1-2", 0, 10, []int{5},
 			[]string{"11:10.0.0.1", "12:10.0.0.2"}},
-		{"dual stack: families never mix, IPv4 first", "2001:db8::1, 10.0.0.1, 2001:db8::2, 10.0.0.2", 1, 10, nil,
-			[]string{"11:10.0.0.1+10.0.0.2", "12:2001:db8::1+2001:db8::2"}},
-		{"dual stack: groups apply per family", "10.0.0.1-5, 2001:db8::1-2", 2, 10, nil,
-			[]string{"11:10.0.0.1+10.0.0.2+10.0.0.3", "12:10.0.0.4+10.0.0.5", "13:2001:db8::1", "14:2001:db8::2"}},
-		{"dual stack, one per VIP", "2001:db8::1, 10.0.0.1", 0, 10, nil,
-			[]string{"11:10.0.0.1", "12:2001:db8::1"}},
+		{"dual stack: one group keeps the listed order", "2001:db8::1, 10.0.0.1, 2001:db8::2, 10.0.0.2", 1, 10, nil,
+			[]string{"11:2001:db8::1+10.0.0.1+2001:db8::2+10.0.0.2"}},
+		{"dual stack: groups split the whole list", "10.0.0.1-5, 2001:db8::1-2", 2, 10, nil,
+			[]string{"11:10.0.0.1+10.0.0.2+10.0.0.3+10.0.0.4", "12:10.0.0.5+2001:db8::1+2001:db8::2"}},
+		{"dual stack, one per VIP, in listed order", "2001:db8::1, 10.0.0.1", 0, 10, nil,
+			[]string{"11:2001:db8::1", "12:10.0.0.1"}},
+		{"original's own test list with 2 groups", "10.0.2.100-102,2001:DB8:1ABC::1F39-1F3B", 2, 10, nil,
+			[]string{"11:10.0.2.100+10.0.2.101+10.0.2.102", "12:2001:db8:1abc::1f39+2001:db8:1abc::1f3a+2001:db8:1abc::1f3b"}},
 		{"last VRID 255 fits", "10.0.0.1-5", 0, 250, nil,
 			[]string{"251:10.0.0.1", "252:10.0.0.2", "253:10.0.0.3", "254:10.0.0.4", "255:10.0.0.5"}},
 		{"e2e: 255 VIPs in 238 groups at offset 0", "192.168.254.1-255", 238, 0, nil, nil},
@@ -70,11 +72,6 @@ func TestSplitGroups(t *testing.T) {
 			for i, g := range got {
 				if g.Index != i+1 {
 					t.Errorf("group %d has Index %d", i, g.Index)
-				}
-				for _, v := range g.VIPs {
-					if v.Family() != g.Family {
-						t.Errorf("group %d (%v) holds %v", g.Index, g.Family, v)
-					}
 				}
 			}
 			if tt.want == nil {
@@ -104,8 +101,9 @@ func TestSplitGroupsVRIDOverflow(t *testing.T) {
 		{"offset 250 with 10 VIPs", "10.0.0.1-10", 0, 250, nil, 5, 260, 5},
 		{"exclusions eat IDs", "10.0.0.1-5", 0, 250, []int{251}, 4, 256, 4},
 		{"300 VIPs at the default offset", "10.0.0.0-10.0.1.43", 0, 10, nil, 245, 310, 245},
-		{"dual stack suggestion counts both families", "10.0.0.1-200, 2001:db8::1-64", 0, 10, nil, 245, 310, 145},
-		{"nothing fits", "10.0.0.1, 2001:db8::1", 0, 254, nil, 1, 256, 0},
+		{"dual stack counts the whole list", "10.0.0.1-200, 2001:db8::1-64", 0, 10, nil, 245, 310, 245},
+		{"one group fits", "10.0.0.1, 2001:db8::1", 0, 254, nil, 1, 256, 1},
+		{"nothing fits", "10.0.0.1-2", 0, 253, []int{254, 255}, 0, 257, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,5 +138,18 @@ func TestSplitGroupsBadArguments(t *testing.T) {
 	}
 	if g, err := SplitGroups(nil, 0, 10, nil); err != nil || g != nil {
 		t.Errorf("no VIPs: %v, %v", g, err)
+	}
+}
+
+func TestGroupFamilies(t *testing.T) {
+	g := Group{VIPs: mustVIPs(t, "2001:db8::1, 10.0.0.1, 2001:db8::2")}
+	if f := g.Families(); !slices.Equal(f, []Family{IPv6, IPv4}) {
+		t.Errorf("Families = %v, want [ipv6 ipv4]", f)
+	}
+	if v := g.Of(IPv6); len(v) != 2 || v[1].Addr().String() != "2001:db8::2" {
+		t.Errorf("Of(IPv6) = %v", v)
+	}
+	if v := g.Of(IPv4); len(v) != 1 {
+		t.Errorf("Of(IPv4) = %v", v)
 	}
 }

@@ -137,6 +137,7 @@ func Load(environ []string) (Config, []Warning, error) {
 	if len(l.problems) > 0 {
 		return Config{}, l.warnings, &InvalidError{Problems: l.problems}
 	}
+	l.warnings = append(l.warnings, compatWarnings(cfg, vars)...)
 	return cfg, l.warnings, nil
 }
 
@@ -215,6 +216,52 @@ func (l *loader) intVar(variable, value string, lo, hi int) (int, bool) {
 	return n, true
 }
 
+// replicaCount parses OPENSHIFT_HA_REPLICA_COUNT. The original image took
+// any value <= 0 as 1, and generated Deployments may carry 0, so that is a
+// warning, not an error.
+func (l *loader) replicaCount() int {
+	const variable = "OPENSHIFT_HA_REPLICA_COUNT"
+	v := strings.TrimSpace(l.raw.ReplicaCount)
+	if strings.HasPrefix(v, "-") {
+		if _, reason := parseIntRange(v[1:], 0, 1<<30); reason == "" {
+			l.warn(variable, fmt.Sprintf("value %q is not positive: using 1, as the original image did", l.raw.ReplicaCount))
+			return 1
+		}
+	}
+	n, reason := parseIntRange(v, 0, 255)
+	if reason != "" {
+		l.bad(variable, l.raw.ReplicaCount, "must be a whole number from 1 to 255 (0 or less is taken as 1)")
+		return 1
+	}
+	if n == 0 {
+		l.warn(variable, `value "0" is not positive: using 1, as the original image did`)
+		return 1
+	}
+	return n
+}
+
+// scriptVar validates an optional script command line: an absolute path,
+// optionally followed by arguments, split on white space as keepalived
+// split the original image's script lines. Whether the program exists is
+// checked on the node, not here: a ConfigMap may be mounted late.
+func (l *loader) scriptVar(variable, value string) string {
+	words := strings.Fields(value)
+	if len(words) == 0 {
+		return ""
+	}
+	if r := checkAbsPath(words[0]); r != "" {
+		l.bad(variable, value, "the program (first word) "+r+"; arguments may follow, separated by spaces")
+		return ""
+	}
+	for _, a := range words[1:] {
+		if r := checkScriptArg(a); r != "" {
+			l.bad(variable, value, fmt.Sprintf("argument %q: %s", a, r))
+			return ""
+		}
+	}
+	return strings.Join(words, " ")
+}
+
 // pathVar validates an optional absolute path.
 func (l *loader) pathVar(variable, value string) string {
 	if value == "" {
@@ -261,17 +308,17 @@ func (l *loader) build() Config {
 	}
 
 	c.MonitorPort, _ = l.intVar("OPENSHIFT_HA_MONITOR_PORT", r.MonitorPort, 0, 65535)
-	c.ReplicaCount, _ = l.intVar("OPENSHIFT_HA_REPLICA_COUNT", r.ReplicaCount, 1, 255)
+	c.ReplicaCount = l.replicaCount()
 	offset, offsetOK := l.intVar(varOffset, r.VRIDOffset, 0, MaxVRID-1)
 	c.VRIDOffset = offset
 	excluded, exclOK := l.excludedVRIDs()
 	c.ExcludedVRIDs = excluded
 
-	c.CheckScript = l.pathVar("OPENSHIFT_HA_CHECK_SCRIPT", r.CheckScript)
+	c.CheckScript = l.scriptVar("OPENSHIFT_HA_CHECK_SCRIPT", r.CheckScript)
 	if secs, ok := l.intVar("OPENSHIFT_HA_CHECK_INTERVAL", r.CheckInterval, 1, 3600); ok {
 		c.CheckInterval = time.Duration(secs) * time.Second
 	}
-	c.NotifyScript = l.pathVar("OPENSHIFT_HA_NOTIFY_SCRIPT", r.NotifyScript)
+	c.NotifyScript = l.scriptVar("OPENSHIFT_HA_NOTIFY_SCRIPT", r.NotifyScript)
 	c.KeepalivedTemplate = l.pathVar("OPENSHIFT_HA_KEEPALIVED_TEMPLATE", r.Template)
 	c.KeepalivedConfig = l.pathVar("KEEPALIVED_CONFIG", r.ConfigPath)
 
@@ -320,7 +367,10 @@ func (l *loader) build() Config {
 		c.UseUnicast = useUnicast
 		switch {
 		case useUnicast && len(splitList(r.UnicastPeers)) == 0:
-			l.bad(varUnicast, r.UseUnicast, "unicast VRRP needs peers: set OPENSHIFT_HA_UNICAST_PEERS to the other nodes' addresses")
+			// The original image only ever looked at the peer list, so
+			// this ran multicast there; OpenShift's own QE suite sets it
+			// on clusters without peers and expects working pods.
+			l.warn(varUnicast, "is true but OPENSHIFT_HA_UNICAST_PEERS is empty: running multicast VRRP, as the original image did; list every node's address in OPENSHIFT_HA_UNICAST_PEERS for unicast")
 		case !useUnicast && l.isSet(varUnicast) && r.UnicastPeers != "":
 			// As in the original image, peers alone switch unicast on.
 			l.warn(varUnicast, "is false but OPENSHIFT_HA_UNICAST_PEERS is set, so unicast VRRP is used anyway")

@@ -43,7 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := Config{
 		Name:             "OpenShift-IPFailover",
 		VIPs:             []VIP{{Prefix: netip.MustParsePrefix("192.0.2.10/32")}},
-		Groups:           []Group{{Index: 1, VRID: 11, Family: IPv4, VIPs: []VIP{{Prefix: netip.MustParsePrefix("192.0.2.10/32")}}}},
+		Groups:           []Group{{Index: 1, VRID: 11, VIPs: []VIP{{Prefix: netip.MustParsePrefix("192.0.2.10/32")}}}},
 		MonitorPort:      80,
 		CheckInterval:    2 * time.Second,
 		ReplicaCount:     1,
@@ -103,7 +103,9 @@ func TestLoadEverything(t *testing.T) {
 		"OPENSHIFT_HA_ADVERT_INTERVAL=0.5",
 		"OPENSHIFT_HA_METRICS_ADDRESS=127.0.0.1:9465",
 	)
-	if len(w) != 0 {
+	// Only the rollout warning: the original excluded nothing for the
+	// comma in HA_EXCLUDED_VRRP_IDS, so its VRIDs differ.
+	if len(w) != 1 || !strings.Contains(w[0].Message, "differ from the original") {
 		t.Errorf("warnings: %v", w)
 	}
 	checks := []struct {
@@ -114,7 +116,7 @@ func TestLoadEverything(t *testing.T) {
 		{"VIPs", len(c.VIPs), 6},
 		{"VIPGroups", c.VIPGroups, 2},
 		{"Groups", groupShape(c.Groups), []string{
-			"3:10.245.2.101+10.245.2.102+10.245.2.103", "4:10.245.2.104+10.245.2.105", "5:2001:db8::10"}},
+			"3:10.245.2.101+10.245.2.102+10.245.2.103", "4:10.245.2.104+10.245.2.105+2001:db8::10"}},
 		{"Interface", c.Interface, "br-ex"},
 		{"MonitorPort", c.MonitorPort, 0},
 		{"ReplicaCount", c.ReplicaCount, 3},
@@ -159,6 +161,10 @@ func TestLoadAcceptedForms(t *testing.T) {
 		{"OPENSHIFT_HA_USE_UNICAST=no", func(c Config) bool { return !c.UseUnicast }},
 		{"OPENSHIFT_HA_MONITOR_PORT=65535", func(c Config) bool { return c.MonitorPort == 65535 }},
 		{"OPENSHIFT_HA_VRRP_ID_OFFSET=254", func(c Config) bool { return c.Groups[0].VRID == 255 }},
+		{"OPENSHIFT_HA_CHECK_SCRIPT=/etc/keepalive/check.sh --strict  -t 5", func(c Config) bool {
+			return c.CheckScript == "/etc/keepalive/check.sh --strict -t 5" && ScriptProgram(c.CheckScript) == "/etc/keepalive/check.sh"
+		}},
+		{"OPENSHIFT_HA_NOTIFY_SCRIPT=/n.sh a=b,c 50%", func(c Config) bool { return c.NotifyScript == "/n.sh a=b,c 50%" }},
 		{"OPENSHIFT_HA_VIP_GROUPS=0", func(c Config) bool { return c.VIPGroups == 0 && len(c.Groups) == 1 }},
 		{"OPENSHIFT_HA_CHECK_INTERVAL=3600", func(c Config) bool { return c.CheckInterval == time.Hour }},
 		{"OPENSHIFT_HA_ADVERT_INTERVAL=255", func(c Config) bool { return c.AdvertInterval == 255*time.Second }},
@@ -208,7 +214,8 @@ func TestLoadRejected(t *testing.T) {
 		{"OPENSHIFT_HA_CONFIG_NAME=x\n}\nvrrp_instance EVIL {", "OPENSHIFT_HA_CONFIG_NAME", "x\n}\nvrrp_instance EVIL {", "keepalived.conf"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a#b", "OPENSHIFT_HA_CONFIG_NAME", "a#b", "'#'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a!b", "OPENSHIFT_HA_CONFIG_NAME", "a!b", "'!'"},
-		{"OPENSHIFT_HA_CONFIG_NAME=my config", "OPENSHIFT_HA_CONFIG_NAME", "my config", "spaces"},
+		{"OPENSHIFT_HA_CONFIG_NAME=my\tconfig", "OPENSHIFT_HA_CONFIG_NAME", "my\tconfig", "printable"},
+		{"OPENSHIFT_HA_CONFIG_NAME= lead", "OPENSHIFT_HA_CONFIG_NAME", " lead", "begin or end"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a${_RANDOM}", "OPENSHIFT_HA_CONFIG_NAME", "a${_RANDOM}", "'$'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a\\b", "OPENSHIFT_HA_CONFIG_NAME", "a\\b", "backslash"},
 		{"OPENSHIFT_HA_CONFIG_NAME=---", "OPENSHIFT_HA_CONFIG_NAME", "---", "letter or digit"},
@@ -222,7 +229,6 @@ func TestLoadRejected(t *testing.T) {
 		{"OPENSHIFT_HA_NETWORK_INTERFACE=eth0\"\n", "OPENSHIFT_HA_NETWORK_INTERFACE", "eth0\"\n", "Linux interface name"},
 		{"OPENSHIFT_HA_MONITOR_PORT=65536", "OPENSHIFT_HA_MONITOR_PORT", "65536", "0 to 65535"},
 		{"OPENSHIFT_HA_MONITOR_PORT=80a", "OPENSHIFT_HA_MONITOR_PORT", "80a", "0 to 65535"},
-		{"OPENSHIFT_HA_REPLICA_COUNT=0", "OPENSHIFT_HA_REPLICA_COUNT", "0", "1 to 255"},
 		{"OPENSHIFT_HA_REPLICA_COUNT=two", "OPENSHIFT_HA_REPLICA_COUNT", "two", "1 to 255"},
 		{"OPENSHIFT_HA_VRRP_ID_OFFSET=255", "OPENSHIFT_HA_VRRP_ID_OFFSET", "255", "0 to 254"},
 		{"OPENSHIFT_HA_VRRP_ID_OFFSET=abc", "OPENSHIFT_HA_VRRP_ID_OFFSET", "abc", "0 to 254"},
@@ -235,7 +241,9 @@ func TestLoadRejected(t *testing.T) {
 		{"OPENSHIFT_HA_CHECK_SCRIPT=check.sh", "OPENSHIFT_HA_CHECK_SCRIPT", "check.sh", "absolute"},
 		{"OPENSHIFT_HA_CHECK_SCRIPT=/etc/../x.sh", "OPENSHIFT_HA_CHECK_SCRIPT", "/etc/../x.sh", "clean"},
 		{"OPENSHIFT_HA_CHECK_SCRIPT=/etc//x.sh", "OPENSHIFT_HA_CHECK_SCRIPT", "/etc//x.sh", "clean"},
-		{"OPENSHIFT_HA_CHECK_SCRIPT=/etc/x.sh arg", "OPENSHIFT_HA_CHECK_SCRIPT", "/etc/x.sh arg", "absolute"},
+		{"OPENSHIFT_HA_CHECK_SCRIPT=etc/x.sh arg", "OPENSHIFT_HA_CHECK_SCRIPT", "etc/x.sh arg", "absolute"},
+		{"OPENSHIFT_HA_NOTIFY_SCRIPT=/etc/x.sh 'quoted'", "OPENSHIFT_HA_NOTIFY_SCRIPT", "/etc/x.sh 'quoted'", "no quotes"},
+		{"OPENSHIFT_HA_CHECK_SCRIPT=/x.sh }", "OPENSHIFT_HA_CHECK_SCRIPT", "/x.sh }", "braces"},
 		{"OPENSHIFT_HA_CHECK_SCRIPT=/x.sh\"\n}\nvrrp_instance EVIL {\n#", "OPENSHIFT_HA_CHECK_SCRIPT", "/x.sh\"\n}\nvrrp_instance EVIL {\n#", "absolute"},
 		{"OPENSHIFT_HA_CHECK_SCRIPT=/", "OPENSHIFT_HA_CHECK_SCRIPT", "/", "to a file"},
 		{"OPENSHIFT_HA_NOTIFY_SCRIPT=/x/$HOME", "OPENSHIFT_HA_NOTIFY_SCRIPT", "/x/$HOME", "letters, digits"},
@@ -254,7 +262,6 @@ func TestLoadRejected(t *testing.T) {
 		{"OPENSHIFT_HA_UNICAST_PEERS=node1", "OPENSHIFT_HA_UNICAST_PEERS", "node1", "address"},
 		{"OPENSHIFT_HA_UNICAST_PEERS=fe80::1%eth0", "OPENSHIFT_HA_UNICAST_PEERS", "fe80::1%eth0", "zone"},
 		{"OPENSHIFT_HA_UNICAST_PEERS=192.0.2.10", "OPENSHIFT_HA_UNICAST_PEERS", "192.0.2.10", "also a VIP"},
-		{"OPENSHIFT_HA_USE_UNICAST=true", "OPENSHIFT_HA_USE_UNICAST", "true", "needs peers"},
 		{"OPENSHIFT_HA_USE_UNICAST=maybe", "OPENSHIFT_HA_USE_UNICAST", "maybe", "true, false"},
 		{"OPENSHIFT_HA_ADMIN_EMAILS=root@localhost nobody", "OPENSHIFT_HA_ADMIN_EMAILS", "nobody", "user@host"},
 		{"OPENSHIFT_HA_ADMIN_EMAILS=a\"@x", "OPENSHIFT_HA_ADMIN_EMAILS", "a\"@x", "user@host"},
@@ -409,6 +416,9 @@ func TestLoadWarnings(t *testing.T) {
 		{"openshift_ha_monitor_port=80", "openshift_ha_monitor_port", "case-sensitive: did you mean OPENSHIFT_HA_MONITOR_PORT?"},
 		{"OPENSHIFT_HA_SOMETHING_ELSE_ENTIRELY=1", "OPENSHIFT_HA_SOMETHING_ELSE_ENTIRELY", "unknown variable, ignored"},
 		{"OPENSHIFT_HA_UNICAST_PEERS=198.51.100.1 198.51.100.1", "OPENSHIFT_HA_UNICAST_PEERS", "more than once"},
+		{"OPENSHIFT_HA_REPLICA_COUNT=0", "OPENSHIFT_HA_REPLICA_COUNT", "using 1, as the original image did"},
+		{"OPENSHIFT_HA_REPLICA_COUNT=-3", "OPENSHIFT_HA_REPLICA_COUNT", "using 1, as the original image did"},
+		{"OPENSHIFT_HA_USE_UNICAST=true", "OPENSHIFT_HA_USE_UNICAST", "running multicast VRRP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -428,6 +438,18 @@ func TestLoadWarnings(t *testing.T) {
 		c, w := mustLoad(t, testVIPs, "OPENSHIFT_HA_USE_UNICAST=false", "OPENSHIFT_HA_UNICAST_PEERS=198.51.100.1")
 		if !c.Unicast() || len(w) != 1 || w[0].Variable != "OPENSHIFT_HA_USE_UNICAST" {
 			t.Errorf("unicast %v, warnings %v", c.Unicast(), w)
+		}
+	})
+	t.Run("unicast without peers runs multicast", func(t *testing.T) {
+		c, _ := mustLoad(t, testVIPs, "OPENSHIFT_HA_USE_UNICAST=true")
+		if c.Unicast() {
+			t.Error("unicast without peers")
+		}
+	})
+	t.Run("replica count 0 means 1", func(t *testing.T) {
+		c, _ := mustLoad(t, testVIPs, "OPENSHIFT_HA_REPLICA_COUNT=0")
+		if c.ReplicaCount != 1 {
+			t.Errorf("ReplicaCount = %d", c.ReplicaCount)
 		}
 	})
 	t.Run("warnings survive an invalid configuration", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Checkers for single values. Each returns "" when the value is acceptable,
@@ -43,9 +44,14 @@ func checkConfigName(s string) string {
 	if r := checkConfSafe(s); r != "" {
 		return r
 	}
-	// The name is also the VRRP PASS secret, a single keepalived token.
-	if strings.ContainsRune(s, ' ') {
-		return "must not contain spaces: it is also the VRRP authentication password, a single word in keepalived.conf"
+	// The name is also the VRRP PASS secret: keepalived took the first
+	// word of the original's "auth_pass NAME" line, so a space is accepted
+	// (the renderer writes only that word) but nothing else white.
+	if strings.ContainsFunc(s, func(r rune) bool { return r != ' ' && unicode.IsSpace(r) }) {
+		return "must not contain tabs or line breaks"
+	}
+	if strings.TrimSpace(s) != s {
+		return "must not begin or end with a space"
 	}
 	// router_id and instance names keep only letters, digits, '-' and '_'
 	// of the name; something must be left.
@@ -80,6 +86,23 @@ func isPathChar(c byte) bool {
 // checkAbsPath accepts absolute, clean paths to a file made of a
 // conservative character set: such a path can be written unquoted into
 // keepalived.conf and needs no shell quoting either.
+// checkScriptArg checks one argument of a script command line. keepalived
+// (and the agent) split the line on white space with no quoting, so quotes
+// would reach the script literally; characters that are unsafe in
+// keepalived.conf are refused too.
+func checkScriptArg(s string) string {
+	const accepted = "script arguments may contain letters, digits and / . _ - + @ : = , %; no quotes, braces, '#', '!', '\\' or control characters"
+	if len(s) > maxPathLen {
+		return accepted
+	}
+	for i := 0; i < len(s); i++ {
+		if !isPathChar(s[i]) && s[i] != '%' {
+			return accepted
+		}
+	}
+	return ""
+}
+
 func checkAbsPath(s string) string {
 	const accepted = "must be an absolute, clean path to a file (no '..', '//', '.' or trailing '/') made of letters, digits and / . _ - + @ : = ,"
 	if !strings.HasPrefix(s, "/") || s == "/" || len(s) > maxPathLen || path.Clean(s) != s {

@@ -25,9 +25,6 @@ type Host struct {
 // Options are the inputs of a rendering that do not come from the
 // environment.
 type Options struct {
-	// Self is the absolute path of the ipfailover binary; the default TCP
-	// check runs it as "Self check tcp ADDR:PORT" so no shell is needed.
-	Self string
 	// Version is stamped into the config's header comment.
 	Version string
 	// NotifyFIFO, when set, is the FIFO keepalived writes state changes to.
@@ -139,7 +136,7 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 		GARPMasterRefresh:  5,
 		NotifyFIFO:         o.NotifyFIFO,
 		NotifyScript:       cfg.NotifyScript,
-		Check:              newCheck(cfg, node, o.Self),
+		Check:              newCheck(cfg, h),
 	}
 	if d.Check != nil {
 		if o.CheckFile == "" {
@@ -184,31 +181,46 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 		return Data{}, &env.InvalidError{Problems: problems}
 	}
 
+	// One instance per group and family: a group that mixes families gets
+	// a second instance with the same VRID (a separate election on the
+	// wire), named after the first with the family appended, so the first
+	// keeps the original image's name and VIPs.
+	type slot struct {
+		g env.Group
+		f env.Family
+	}
+	var slots []slot
+	count := map[env.Family]int{}
+	for _, g := range cfg.Groups {
+		for _, f := range g.Families() {
+			slots = append(slots, slot{g, f})
+			count[f]++
+		}
+	}
 	prio := map[env.Family][]int{}
 	for _, f := range cfg.Families() {
-		var count int
-		for _, g := range cfg.Groups {
-			if g.Family == f {
-				count++
-			}
-		}
-		prio[f] = placement.Priorities(h.addr(f), nodes[f], count, cfg.ReplicaCount)
+		prio[f] = placement.Priorities(h.addr(f), nodes[f], count[f], cfg.ReplicaCount)
 	}
 
 	seen := map[env.Family]int{}
-	for _, g := range cfg.Groups {
+	for _, sl := range slots {
+		g, f := sl.g, sl.f
+		name := fmt.Sprintf("%s_VIP_%d", d.RouterID, g.Index)
+		if f != g.Families()[0] {
+			name += "_" + f.String()
+		}
 		in := Instance{
-			Name:           fmt.Sprintf("%s_VIP_%d", d.RouterID, g.Index),
+			Name:           name,
 			VRID:           g.VRID,
-			Family:         g.Family.String(),
-			Priority:       prio[g.Family][seen[g.Family]],
+			Family:         f.String(),
+			Priority:       prio[f][seen[f]],
 			Version:        version4,
 			AdvertInterval: advert,
 			Preemption:     cfg.Preemption.String(),
 			AuthPass:       auth,
 		}
-		seen[g.Family]++
-		if g.Family == env.IPv6 {
+		seen[f]++
+		if f == env.IPv6 {
 			// keepalived runs IPv6 instances as VRRPv3, which has no
 			// authentication.
 			in.Version = 3
@@ -216,18 +228,18 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 		if in.Version == 3 {
 			in.AuthPass = ""
 		}
-		if cfg.MulticastSource.IsValid() && env.FamilyOf(cfg.MulticastSource) == g.Family {
+		if cfg.MulticastSource.IsValid() && env.FamilyOf(cfg.MulticastSource) == f {
 			in.MulticastSource = cfg.MulticastSource.String()
 		}
 		if cfg.Unicast() {
-			src := h.addr(g.Family)
-			if cfg.UnicastSource.IsValid() && env.FamilyOf(cfg.UnicastSource) == g.Family {
+			src := h.addr(f)
+			if cfg.UnicastSource.IsValid() && env.FamilyOf(cfg.UnicastSource) == f {
 				src = cfg.UnicastSource
 			}
 			in.UnicastSource = src.String()
-			in.UnicastPeers = peers[g.Family]
+			in.UnicastPeers = peers[f]
 		}
-		for _, v := range g.VIPs {
+		for _, v := range g.Of(f) {
 			in.VIPs = append(in.VIPs, v.String())
 		}
 		d.Instances = append(d.Instances, in)
@@ -242,25 +254,38 @@ func (h Host) addr(f env.Family) netip.Addr {
 	return h.Addr4
 }
 
+// CheckProgram is the first word of the default TCP check's command line.
+// The agent runs it as its own binary ("ipfailover check tcp ..."), wherever
+// that is installed, so the rendered configuration names no path of the
+// machine it was rendered on.
+const CheckProgram = "ipfailover"
+
 // newCheck returns the health check: the user's script, else a TCP connect to
-// this node's address on the monitor port (run by our own binary, so the
-// image needs no shell), else nothing when the port is 0.
-func newCheck(cfg env.Config, node netip.Addr, self string) *Check {
+// this node's IPv4 address (IPv6 only on an IPv6-only node, as the original
+// image always checked the IPv4 address) on the monitor port, else nothing
+// when the port is 0.
+func newCheck(cfg env.Config, h Host) *Check {
 	interval := int(cfg.CheckInterval / time.Second)
 	if interval < 1 {
 		interval = 1
 	}
-	// keepalived 2.2.7 starts overlapping runs when a run outlives the
-	// interval, so a run must be killed before the next one is due.
-	timeout := max(interval-1, 1)
+	// The original set no timeout, so keepalived's default applied: the
+	// interval (vrrp_scheduler.c uses the timeout if set, else the
+	// interval). The agent runs one check at a time, so a run that takes
+	// the whole interval delays the next one rather than overlapping it.
+	timeout := interval
 	c := &Check{Name: "chk_" + Scrub(cfg.Name), Interval: interval, Timeout: timeout, Fall: 1, Rise: 1}
+	node := h.Addr4
+	if !node.IsValid() {
+		node = h.Addr6
+	}
 	switch {
 	case cfg.CheckScript != "":
 		c.Command = cfg.CheckScript
-	case cfg.MonitorPort != 0:
-		// The TCP check gives up before keepalived's own timeout so
-		// that a black-holed port counts as a plain failure.
-		c.Command = fmt.Sprintf("%s check tcp %s --timeout %s", self,
+	case cfg.MonitorPort != 0 && node.IsValid():
+		// The TCP check gives up before the run's timeout so that a
+		// black-holed port counts as a plain failure.
+		c.Command = fmt.Sprintf("%s check tcp %s --timeout %s", CheckProgram,
 			netip.AddrPortFrom(node, uint16(cfg.MonitorPort)), checkTimeout(timeout))
 	default:
 		return nil
@@ -287,9 +312,11 @@ func advertInterval(d time.Duration) (string, int) {
 }
 
 // authPass is the VRRPv2 PASS secret the original image used: the
-// configuration name. keepalived keeps 8 bytes, so exactly those are
-// rendered and nodes of the original image still authenticate ours.
+// configuration name as keepalived read it from "auth_pass NAME", that is
+// its first word, of which keepalived keeps 8 bytes. Exactly that is
+// rendered, so nodes of the original image still authenticate ours.
 func authPass(name string) string {
+	name, _, _ = strings.Cut(name, " ")
 	if len(name) > authPassLen {
 		return name[:authPassLen]
 	}

@@ -19,10 +19,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// goldenSelf is the binary path written into golden files, independent of
-// where the test binary happens to live.
-const goldenSelf = "/usr/local/bin/ipfailover"
-
 // goldenCheckFile is the health check status file in golden files.
 const goldenCheckFile = "/run/ipfailover/OpenShift_IPFailover/check.status"
 
@@ -54,6 +50,11 @@ func goldenCases() []goldenCase {
 		{"groups_254", []string{vips254, "OPENSHIFT_HA_VRRP_ID_OFFSET=0"}},
 		{"subsecond_advert", []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100,2001:db8::100", "OPENSHIFT_HA_ADVERT_INTERVAL=0.1"}},
 		{"long_name", []string{"OPENSHIFT_HA_CONFIG_NAME=ipf-ha-router-us-west", "OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100/24"}},
+		{"mixed_v6_first", []string{"OPENSHIFT_HA_VIRTUAL_IPS=2001:db8::1,192.0.2.50"}},
+		{"mixed_groups_1", []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-101,2001:db8::100-101", "OPENSHIFT_HA_VIP_GROUPS=1"}},
+		{"name_with_space", []string{"OPENSHIFT_HA_CONFIG_NAME=my.fail over", "OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-102"}},
+		{"check_script_args", []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100", "OPENSHIFT_HA_CHECK_SCRIPT=/etc/keepalive/mycheckscript.sh --strict"}},
+		{"ipv6_only_tcp_check", []string{"OPENSHIFT_HA_VIRTUAL_IPS=2001:db8::100-101", "OPENSHIFT_HA_MONITOR_PORT=8080"}},
 	}
 }
 
@@ -66,9 +67,9 @@ func mustConfig(t testing.TB, environ []string) env.Config {
 	return cfg
 }
 
-func renderCase(t testing.TB, environ []string, self string) []byte {
+func renderCase(t testing.TB, environ []string) []byte {
 	t.Helper()
-	d, err := NewData(mustConfig(t, environ), goldenHost, Options{Self: self, Version: "test", CheckFile: goldenCheckFile})
+	d, err := NewData(mustConfig(t, environ), goldenHost, Options{Version: "test", CheckFile: goldenCheckFile})
 	if err != nil {
 		t.Fatalf("NewData: %v", err)
 	}
@@ -86,7 +87,7 @@ func renderCase(t testing.TB, environ []string, self string) []byte {
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases() {
 		t.Run(c.name, func(t *testing.T) {
-			got := renderCase(t, c.env, goldenSelf)
+			got := renderCase(t, c.env)
 			path := filepath.Join("testdata", c.name+".golden")
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -100,7 +101,7 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("rendered config differs from %s (run go test ./render -update and review the diff)\n--- got ---\n%s", path, got)
 			}
-			if again := renderCase(t, c.env, goldenSelf); !bytes.Equal(got, again) {
+			if again := renderCase(t, c.env); !bytes.Equal(got, again) {
 				t.Error("rendering is not deterministic")
 			}
 		})
@@ -116,17 +117,13 @@ var warningLine = regexp.MustCompile(`(?i)warning|security|truncat|notice|error|
 func TestKeepalivedAcceptsGolden(t *testing.T) {
 	ns := testNamespace(t)
 	dir := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	script := filepath.Join(dir, "script.sh")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range goldenCases() {
 		t.Run(c.name, func(t *testing.T) {
-			conf := renderCase(t, c.env, self)
+			conf := renderCase(t, c.env)
 			conf = bytes.ReplaceAll(conf, []byte("/etc/ipfailover/check.sh"), []byte(script))
 			conf = bytes.ReplaceAll(conf, []byte("/etc/ipfailover/notify.sh"), []byte(script))
 			file := filepath.Join(dir, c.name+".conf")
@@ -177,7 +174,7 @@ func testNamespace(t *testing.T) string {
 
 func TestUnicastWithoutPeersIsInvalid(t *testing.T) {
 	cfg := mustConfig(t, []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100", "OPENSHIFT_HA_UNICAST_PEERS=192.0.2.10", "OPENSHIFT_HA_USE_UNICAST=true"})
-	_, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
+	_, err := NewData(cfg, goldenHost, Options{CheckFile: goldenCheckFile})
 	var inv *env.InvalidError
 	if !errors.As(err, &inv) {
 		t.Fatalf("want *env.InvalidError, got %v", err)
@@ -190,7 +187,7 @@ func TestUnicastWithoutPeersIsInvalid(t *testing.T) {
 func TestInvariants(t *testing.T) {
 	for _, c := range goldenCases() {
 		cfg := mustConfig(t, c.env)
-		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
+		d, err := NewData(cfg, goldenHost, Options{CheckFile: goldenCheckFile})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +222,7 @@ func TestUserTemplateGetsSameData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewData(mustConfig(t, []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-101"}), goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
+	d, err := NewData(mustConfig(t, []string{"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-101"}), goldenHost, Options{CheckFile: goldenCheckFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +253,7 @@ func BenchmarkRender254x4096(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile})
+		d, err := NewData(cfg, goldenHost, Options{CheckFile: goldenCheckFile})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -272,7 +269,7 @@ func TestNotifyScriptMovesToFIFO(t *testing.T) {
 		fifo       string
 		wantNotify bool
 	}{{"", true}, {"/run/ipfailover/x/vrrp.fifo", false}} {
-		d, err := NewData(cfg, goldenHost, Options{Self: goldenSelf, CheckFile: goldenCheckFile, NotifyFIFO: c.fifo})
+		d, err := NewData(cfg, goldenHost, Options{CheckFile: goldenCheckFile, NotifyFIFO: c.fifo})
 		if err != nil {
 			t.Fatal(err)
 		}
