@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxOutput is how much of a script's output (its tail) is kept for logs
@@ -70,8 +73,13 @@ func tail(f *os.File) string {
 // RunCommand runs c in its own process group. On timeout (or ctx) the whole
 // group gets SIGTERM and, KillGrace later or as soon as the script itself
 // has exited, SIGKILL, so a hanging script and everything it started are
-// gone before the next run. A script that exits in time may leave
-// background children running, as keepalived allows.
+// gone before the next run.
+//
+// Whenever the script exits, passing or failing, whatever it left running
+// in its process group (`sleep 1000 &`) is SIGKILLed too: a check run every
+// few seconds would otherwise pile up processes until the node runs out of
+// PIDs. A script that must start something long-lived has to detach it
+// into its own session (setsid).
 func RunCommand(ctx context.Context, c Command) Result {
 	r := Result{Start: time.Now(), ExitCode: -1}
 	if len(c.Argv) == 0 {
@@ -93,9 +101,12 @@ func RunCommand(ctx context.Context, c Command) Result {
 		r.Duration = time.Since(r.Start)
 		return r
 	}
-	pgid := cmd.Process.Pid
+	g := &procGroup{pgid: cmd.Process.Pid}
 	waitC := make(chan error, 1)
-	go func() { waitC <- cmd.Wait() }()
+	go func() {
+		g.leaderExited(waitExited(g.pgid))
+		waitC <- cmd.Wait()
+	}()
 
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -107,10 +118,10 @@ func RunCommand(ctx context.Context, c Command) Result {
 	case err = <-waitC:
 	case <-timer.C:
 		r.TimedOut = true
-		err = terminate(pgid, c.KillGrace, waitC)
+		err = terminate(g, c.KillGrace, waitC)
 	case <-ctx.Done():
 		r.TimedOut = true
-		err = terminate(pgid, 0, waitC)
+		err = terminate(g, 0, waitC)
 	}
 	r.Duration = time.Since(r.Start)
 	r.Output = tail(out)
@@ -132,22 +143,64 @@ func RunCommand(ctx context.Context, c Command) Result {
 	return r
 }
 
-// terminate sends SIGTERM to the group, then SIGKILL once the leader exited
-// or grace passed, and returns the leader's wait error.
-func terminate(pgid int, grace time.Duration, waitC <-chan error) error {
-	_ = syscall.Kill(-pgid, syscall.SIGTERM) // ESRCH: already gone
-	var err error
+// waitExited blocks until pid has exited, without reaping it. It reports
+// false when it could not wait (never expected for our own child), so the
+// caller does not kill a group whose leader may still run.
+func waitExited(pid int) bool {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			return err == nil
+		}
+	}
+}
+
+// procGroup signals a run's process group only while its leader is
+// unreaped: the leader's PID is the group's ID and cannot be reused before
+// it is reaped, so a signal can never reach an unrelated group.
+type procGroup struct {
+	mu      sync.Mutex
+	pgid    int
+	reaping bool
+}
+
+// signal sends sig to the group unless the leader is being reaped, in
+// which case leaderExited has already killed the group.
+func (g *procGroup) signal(sig syscall.Signal) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.reaping {
+		_ = syscall.Kill(-g.pgid, sig) // ESRCH: nothing left
+	}
+}
+
+// leaderExited kills whatever the script left in its group (when exited
+// is true) and stops further signals; the caller reaps the leader next.
+func (g *procGroup) leaderExited(exited bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if exited {
+		_ = syscall.Kill(-g.pgid, syscall.SIGKILL) // ESRCH: nothing left
+	}
+	g.reaping = true
+}
+
+// terminate sends SIGTERM to the group, then SIGKILL once grace passed
+// (the wait goroutine kills the group as soon as the leader exits), and
+// returns the leader's wait error.
+func terminate(g *procGroup, grace time.Duration, waitC <-chan error) error {
+	g.signal(syscall.SIGTERM)
 	if grace > 0 {
 		t := time.NewTimer(grace)
 		select {
-		case err = <-waitC:
+		case err := <-waitC:
 			t.Stop()
-			_ = syscall.Kill(-pgid, syscall.SIGKILL) // stragglers of the group
 			return err
 		case <-t.C:
 		}
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	g.signal(syscall.SIGKILL)
 	return <-waitC
 }
 
