@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"time"
 )
@@ -17,41 +16,28 @@ const (
 )
 
 // WaitForInterface polls every poll (zero means 500ms) until ifname exists,
-// is administratively up and has a global address of family fam (4 or 6),
-// and returns that address as PrimaryAddress would.
+// is administratively up and has a node address of family fam (4 or 6), and
+// returns that address as NodeAddress would with the same vips.
 //
 // It exists because keepalived started before its interface is ready sits in
 // FAULT forever. What is still missing is logged when waiting starts, when it
 // changes, and every 10 seconds; when ctx ends the error wraps ctx.Err() and
-// says what was missing.
-func WaitForInterface(ctx context.Context, ifname string, fam int, poll time.Duration, log *slog.Logger) (netip.Addr, error) {
-	w := waiter{lookup: lookupInterface, now: time.Now, logEvery: waitLogInterval}
-	return w.wait(ctx, ifname, fam, poll, log)
-}
-
-// lookupFunc returns an interface's flags and addresses.
-type lookupFunc func(ifname string) (net.Flags, []net.Addr, error)
-
-func lookupInterface(ifname string) (net.Flags, []net.Addr, error) {
-	iface, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return 0, nil, err
-	}
-	addrs, err := iface.Addrs()
-	if err != nil {
-		return 0, nil, err
-	}
-	return iface.Flags, addrs, nil
+// says what was missing. Polling rather than an address subscription keeps
+// it simple and catches every way an interface can become ready; half a
+// second is short against keepalived's start-up.
+func (n *Net) WaitForInterface(ctx context.Context, ifname string, fam int, vips []netip.Prefix, poll time.Duration, log *slog.Logger) (netip.Addr, error) {
+	w := waiter{lookup: n.readLink, now: time.Now, logEvery: waitLogInterval}
+	return w.wait(ctx, ifname, fam, vips, poll, log)
 }
 
 // waiter carries the injected dependencies of WaitForInterface.
 type waiter struct {
-	lookup   lookupFunc
+	lookup   func(ifname string) (iface, error)
 	now      func() time.Time
 	logEvery time.Duration
 }
 
-func (w waiter) wait(ctx context.Context, ifname string, fam int, poll time.Duration, log *slog.Logger) (netip.Addr, error) {
+func (w waiter) wait(ctx context.Context, ifname string, fam int, vips []netip.Prefix, poll time.Duration, log *slog.Logger) (netip.Addr, error) {
 	if err := checkIfName(ifname); err != nil {
 		return netip.Addr{}, err
 	}
@@ -71,7 +57,7 @@ func (w waiter) wait(ctx context.Context, ifname string, fam int, poll time.Dura
 		timer      *time.Timer
 	)
 	for {
-		addr, reason := w.check(ifname, fam)
+		addr, reason := w.check(ifname, fam, vips)
 		if reason == "" {
 			if lastReason != "" {
 				log.Info("interface ready", "interface", ifname, "family", familyName(fam),
@@ -99,21 +85,20 @@ func (w waiter) wait(ctx context.Context, ifname string, fam int, poll time.Dura
 }
 
 // check returns the address, or a description of what is still missing.
-func (w waiter) check(ifname string, fam int) (netip.Addr, string) {
-	flags, addrs, err := w.lookup(ifname)
+func (w waiter) check(ifname string, fam int, vips []netip.Prefix) (netip.Addr, string) {
+	l, err := w.lookup(ifname)
 	if err != nil {
-		var nerr *net.OpError
-		if errors.As(err, &nerr) && nerr.Err != nil && nerr.Err.Error() == "no such network interface" {
+		if errors.Is(err, errNoSuchInterface) {
 			return netip.Addr{}, fmt.Sprintf("interface %s does not exist", ifname)
 		}
-		return netip.Addr{}, fmt.Sprintf("interface %s: %v", ifname, err)
+		return netip.Addr{}, err.Error()
 	}
-	if flags&net.FlagUp == 0 {
+	if !l.up {
 		return netip.Addr{}, fmt.Sprintf("interface %s is down", ifname)
 	}
-	addr, ok := firstGlobal(addrs, fam)
-	if !ok {
-		return netip.Addr{}, fmt.Sprintf("interface %s has no global %s address", ifname, familyName(fam))
+	addr, err := nodeAddress(l, fam, vips)
+	if err != nil {
+		return netip.Addr{}, err.Error()
 	}
 	return addr, ""
 }
