@@ -58,12 +58,24 @@ func (c *configStore) fixMode() error {
 
 // check runs `keepalived -t -e -f file`. -e makes a missing file or include
 // an error (keepalived -t otherwise exits 0 for it).
+//
+// A check cut short because ctx ended (the agent is stopping) says nothing
+// about the config: it yields an error wrapping ctx.Err(), never
+// ErrConfigCheck, so a SIGTERM during startup is not reported as a
+// rejected config or a timeout.
 func (c *configStore) check(ctx context.Context, file string) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	return checkFile(ctx, c.exec, c.binary, file, c.timeout)
+}
+
+func checkFile(parent context.Context, ex Execer, binary, file string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
-	out, err := c.exec.Output(ctx, c.binary, "-t", "-e", "-f", file)
+	out, err := ex.Output(ctx, binary, "-t", "-e", "-f", file)
 	if err == nil {
 		return nil
+	}
+	if parent.Err() != nil {
+		return fmt.Errorf("%s -t interrupted: %w", binary, parent.Err())
 	}
 	detail := strings.TrimSpace(string(out))
 	if len(detail) > maxCheckOutput {
@@ -73,9 +85,34 @@ func (c *configStore) check(ctx context.Context, file string) error {
 		detail = "(no output)"
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %s -t timed out after %v: %s", ErrConfigCheck, c.binary, c.timeout, detail)
+		return fmt.Errorf("%w: %s -t timed out after %v: %s", ErrConfigCheck, binary, timeout, detail)
 	}
-	return fmt.Errorf("%w: %s -t -e -f %s: %v: %s", ErrConfigCheck, c.binary, file, err, detail)
+	return fmt.Errorf("%w: %s -t -e -f %s: %v: %s", ErrConfigCheck, binary, file, err, detail)
+}
+
+// CheckConfig runs `keepalived -t` (binary) on conf before anything on the
+// host changes, from a private temporary file. It returns nil when
+// keepalived accepts conf, an error wrapping ErrConfigCheck when it rejects
+// it or does not answer within timeout (0: DefaultCheckTimeout), and an
+// error wrapping context.Canceled (or DeadlineExceeded) when ctx ended
+// first: the caller is stopping and should exit 0, not report a bad config.
+func CheckConfig(ctx context.Context, binary string, conf []byte, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = DefaultCheckTimeout
+	}
+	f, err := os.CreateTemp("", "ipfailover-preflight-*.conf")
+	if err != nil {
+		return fmt.Errorf("pre-flight config check: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(conf); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("pre-flight config check: write %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("pre-flight config check: close %s: %w", f.Name(), err)
+	}
+	return checkFile(ctx, OSExecer{}, binary, f.Name(), timeout)
 }
 
 // install stages data next to the config file, checks the staged copy, and

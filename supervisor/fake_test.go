@@ -18,12 +18,16 @@ import (
 type fakeExec struct {
 	t *testing.T
 
-	mu         sync.Mutex
-	nextPID    int
-	procs      []*fakeProc
-	running    int
-	checks     []checkCall
-	checkFn    func(content string) ([]byte, error) // nil: always OK
+	mu      sync.Mutex
+	nextPID int
+	procs   []*fakeProc
+	running int
+	checks  []checkCall
+	checkFn func(content string) ([]byte, error) // nil: always OK
+	// checkHang, if set, makes every check announce itself on the channel
+	// and then run until its context ends, like a keepalived -t that is
+	// killed by exec.CommandContext.
+	checkHang  chan struct{}
 	ignoreTERM bool
 	started    chan *fakeProc
 	alive      map[int]int // pid -> remaining IsKeepalived==true answers
@@ -56,7 +60,7 @@ func (f *fakeExec) Start(name string, args, env []string, stdout, stderr io.Writ
 	return p, nil
 }
 
-func (f *fakeExec) Output(_ context.Context, name string, args ...string) ([]byte, error) {
+func (f *fakeExec) Output(ctx context.Context, name string, args ...string) ([]byte, error) {
 	file := args[len(args)-1]
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -64,8 +68,13 @@ func (f *fakeExec) Output(_ context.Context, name string, args ...string) ([]byt
 	}
 	f.mu.Lock()
 	f.checks = append(f.checks, checkCall{file: file, content: string(b), args: args})
-	fn := f.checkFn
+	fn, hang := f.checkFn, f.checkHang
 	f.mu.Unlock()
+	if hang != nil {
+		hang <- struct{}{}
+		<-ctx.Done()
+		return nil, errors.New("signal: killed")
+	}
 	if fn == nil {
 		return nil, nil
 	}

@@ -178,7 +178,10 @@ type supervisor struct {
 //
 // It returns an error only for problems before keepalived first starts: bad
 // Options, a render failure, a config rejected by `keepalived -t` (wrapping
-// ErrConfigCheck), or keepalived failing to start.
+// ErrConfigCheck), or keepalived failing to start. A ctx cancelled before
+// keepalived started, even in the middle of `keepalived -t`, is a clean
+// stop: Run returns nil and never reports the interrupted check as a
+// rejection or a timeout.
 func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 	if err := o.setDefaults(); err != nil {
 		return err
@@ -213,7 +216,13 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 	}
 
 	if err := s.reconcile(ctx, TriggerStart, true); err != nil {
+		if ctx.Err() != nil {
+			return s.stoppedBeforeStart()
+		}
 		return err
+	}
+	if ctx.Err() != nil {
+		return s.stoppedBeforeStart()
 	}
 	if err := s.start(ctx); err != nil {
 		return err
@@ -258,12 +267,23 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 	}
 }
 
+// stoppedBeforeStart ends Run cleanly when it was cancelled before
+// keepalived first started: nothing runs and no VIP was taken.
+func (s *supervisor) stoppedBeforeStart() error {
+	s.log.Info("stopped before keepalived was started")
+	s.emit(Event{Kind: EventStopped})
+	return nil
+}
+
 // reconcile renders the config and installs it if it changed. It returns
 // an error only when the new config could not be installed. When force is
 // set an unchanged file is checked anyway (first start: the file on disk
 // may be a leftover from an earlier container).
 func (s *supervisor) reconcile(ctx context.Context, trigger string, force bool) error {
 	data, err := s.o.Render(ctx)
+	if err != nil && ctx.Err() != nil {
+		return s.interrupted(trigger, err)
+	}
 	if err != nil {
 		err = fmt.Errorf("render keepalived config: %w", err)
 		s.log.Error("config render failed; running config left untouched", "trigger", trigger, "err", err)
@@ -276,6 +296,9 @@ func (s *supervisor) reconcile(ctx context.Context, trigger string, force bool) 
 		}
 		if force {
 			if err := s.store.check(ctx, s.o.ConfigPath); err != nil {
+				if ctx.Err() != nil {
+					return s.interrupted(trigger, err)
+				}
 				s.log.Error("installed config rejected by keepalived -t", "path", s.o.ConfigPath, "err", err)
 				s.emit(Event{Kind: EventReloadFailed, Trigger: trigger, Err: err})
 				return err
@@ -286,6 +309,9 @@ func (s *supervisor) reconcile(ctx context.Context, trigger string, force bool) 
 		return nil
 	}
 	if err := s.store.install(ctx, data); err != nil {
+		if ctx.Err() != nil {
+			return s.interrupted(trigger, err)
+		}
 		s.log.Error("new config not installed; running config left untouched", "trigger", trigger, "err", err)
 		s.emit(Event{Kind: EventReloadFailed, Trigger: trigger, Err: err})
 		return err
@@ -301,6 +327,13 @@ func (s *supervisor) reconcile(ctx context.Context, trigger string, force bool) 
 		}
 	}
 	return nil
+}
+
+// interrupted reports a reconcile cut short by shutdown: not a failed
+// reload, so no reload_failed event; the installed config is untouched.
+func (s *supervisor) interrupted(trigger string, err error) error {
+	s.log.Info("config update interrupted by shutdown; installed config left untouched", "trigger", trigger, "err", err)
+	return err
 }
 
 // sendHUP asks the running keepalived to reload.
