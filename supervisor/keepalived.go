@@ -19,7 +19,7 @@ const (
 	DefaultStopTimeout  = 5 * time.Second
 	DefaultBackoffMin   = 500 * time.Millisecond
 	DefaultBackoffMax   = 30 * time.Second
-	DefaultStablePeriod = 60 * time.Second
+	DefaultStablePeriod = 10 * time.Second
 	DefaultDebounce     = 500 * time.Millisecond
 	DefaultReadyTimeout = time.Second
 )
@@ -85,10 +85,14 @@ type Options struct {
 	// (default 5s; keepalived normally exits 1.02 s after SIGTERM).
 	StopTimeout time.Duration
 	// BackoffMin and BackoffMax bound the delay before restarting a crashed
-	// keepalived; the delay doubles per crash (defaults 500ms and 30s).
+	// keepalived (defaults 500ms and 30s). A crash after a healthy run
+	// restarts after BackoffMin; only consecutive crashes of runs shorter
+	// than StablePeriod double the delay, up to BackoffMax.
 	BackoffMin, BackoffMax time.Duration
-	// StablePeriod resets the backoff to BackoffMin when keepalived ran at
-	// least this long before exiting (default 60s).
+	// StablePeriod is how long keepalived must run for the run to count as
+	// healthy, so that its exit is a first crash again (default 10s: ten
+	// adverts at the default interval, well past startup and the first
+	// reload, where a broken config or environment makes keepalived exit).
 	StablePeriod time.Duration
 	// Debounce is how long watched files must stay quiet before a re-render
 	// (default 500ms), so a burst of writes causes one reload.
@@ -102,6 +106,9 @@ type Options struct {
 	// OnEvent, if set, is called synchronously from Run's goroutine for
 	// every lifecycle event (metrics hook). It must not block.
 	OnEvent func(Event)
+	// Now is the clock for uptimes (default time.Now). Timers still run on
+	// real time; tests inject a clock to make runs look long.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() error {
@@ -122,6 +129,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Exec == nil {
 		o.Exec = OSExecer{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -166,8 +176,10 @@ type supervisor struct {
 	ready    bool
 	hupOwed  bool // config changed after start; HUP once ready
 	readyT   *time.Timer
-	backoff  time.Duration
 	restartT *time.Timer
+	// crashes counts consecutive exits of runs shorter than StablePeriod
+	// (and failed starts); it sets the next restart delay.
+	crashes int
 }
 
 // Run supervises keepalived until ctx is cancelled. It installs a checked
@@ -192,7 +204,6 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 		store: &configStore{
 			path: o.ConfigPath, binary: o.Binary, exec: o.Exec, timeout: o.CheckTimeout,
 		},
-		backoff:  o.BackoffMin,
 		readyT:   newStoppedTimer(),
 		restartT: newStoppedTimer(),
 	}
@@ -246,7 +257,7 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 		case <-s.markerC:
 			s.markerC = nil // one readiness line is enough
 			if !s.ready {
-				if time.Since(s.started)+readySettle < o.ReadyTimeout {
+				if s.o.Now().Sub(s.started)+readySettle < o.ReadyTimeout {
 					s.readyT.Reset(readySettle)
 				}
 			}
@@ -404,7 +415,7 @@ func (s *supervisor) start(ctx context.Context) error {
 
 	s.proc, s.exitC, s.markerC = proc, exitC, markerC
 	s.outLog, s.errLog = outLog, errLog
-	s.started = time.Now()
+	s.started = s.o.Now()
 	s.ready = false
 	s.hupOwed = false
 	s.readyT.Reset(s.o.ReadyTimeout)
@@ -476,14 +487,14 @@ func (s *supervisor) handleExit(ctx context.Context, ex procExit) {
 	s.emit(Event{Kind: EventExited, PID: pid, Status: ex.status, Reason: reason, Uptime: uptime, Err: ex.err})
 	s.releaseVIPs(ctx)
 	if uptime >= s.o.StablePeriod {
-		s.backoff = s.o.BackoffMin
+		s.crashes = 0 // a healthy run: this is a first crash again
 	}
 	s.scheduleRestart()
 }
 
 // forget clears the state of the process that just exited.
 func (s *supervisor) forget() (pid int, uptime time.Duration) {
-	pid, uptime = s.proc.Pid(), time.Since(s.started)
+	pid, uptime = s.proc.Pid(), s.o.Now().Sub(s.started)
 	// Wait returned, so the output copiers are done (or were cut off by
 	// the pipe drain delay); log a final unterminated line, if any.
 	s.outLog.Flush()
@@ -494,12 +505,26 @@ func (s *supervisor) forget() (pid int, uptime time.Duration) {
 	return pid, uptime
 }
 
+// scheduleRestart starts the restart timer: BackoffMin after the first
+// crash, doubling per further consecutive crash, capped at BackoffMax.
 func (s *supervisor) scheduleRestart() {
-	delay := s.backoff
-	s.backoff = min(s.backoff*2, s.o.BackoffMax)
+	delay := backoffDelay(s.o.BackoffMin, s.o.BackoffMax, s.crashes)
+	s.crashes++
 	s.restartT.Reset(delay)
 	s.log.Info("keepalived restart scheduled", "delay", delay)
 	s.emit(Event{Kind: EventRestartScheduled, Delay: delay})
+}
+
+// backoffDelay is lo doubled n times, capped at hi.
+func backoffDelay(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for range n {
+		if d >= hi/2 {
+			return hi
+		}
+		d *= 2
+	}
+	return min(d, hi)
 }
 
 // stop ends keepalived gracefully: SIGTERM, then SIGKILL after StopTimeout.

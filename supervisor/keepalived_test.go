@@ -457,17 +457,20 @@ func TestLeftoverKeepalived(t *testing.T) {
 	tests := []struct {
 		name       string
 		scans      int // how many scans still see the leftover
+		stop       time.Duration
 		wantKilled []int
 	}{
-		{"exits by itself: waited for", 3, nil},
-		{"never exits: killed after StopTimeout", 1 << 30, []int{4242}},
+		// StopTimeout far above the three 50ms scans, so a loaded machine
+		// cannot turn waiting into killing.
+		{"exits by itself: waited for", 3, 5 * time.Second, nil},
+		{"never exits: killed after StopTimeout", 1 << 30, 300 * time.Millisecond, []int{4242}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.fx.alive[4242] = tc.scans
 			o := h.options()
-			o.StopTimeout = 300 * time.Millisecond
+			o.StopTimeout = tc.stop
 			h.start(o)
 			h.fx.waitStarted(t)
 			h.fx.mu.Lock()
