@@ -35,6 +35,11 @@ const (
 	EventHUPSent EventKind = "hup_sent"
 	// EventStopped: Run is returning after a graceful stop and VIP release.
 	EventStopped EventKind = "stopped"
+	// EventHung: keepalived made no progress for HangTimeout (a process of
+	// its tree stopped, or Options.Liveness failing) and is being killed
+	// (PID of the offending process, Reason). EventExited, with Expected
+	// false, and an immediate restart follow.
+	EventHung EventKind = "hung"
 )
 
 // Reload triggers reported in Event.Trigger.
@@ -50,9 +55,9 @@ const (
 type Event struct {
 	Kind     EventKind
 	Trigger  string        // reload events: one of the Trigger* constants
-	PID      int           // started, ready, exited, hup_sent
+	PID      int           // started, ready, exited, hup_sent, hung
 	Status   ExitStatus    // exited
-	Reason   string        // exited: human-readable cause
+	Reason   string        // exited, hung: human-readable cause
 	Expected bool          // exited: true when the supervisor stopped it
 	Uptime   time.Duration // exited: how long the process ran
 	Delay    time.Duration // restart_scheduled

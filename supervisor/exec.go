@@ -32,6 +32,9 @@ type Execer interface {
 	Keepaliveds(configPath string) ([]int, error)
 	// Kill sends sig to an arbitrary pid (a leftover keepalived).
 	Kill(pid int, sig syscall.Signal) error
+	// Tree lists pid and every process below it, pid first, with their
+	// /proc states; empty when pid is gone.
+	Tree(pid int) ([]procfs.Proc, error)
 }
 
 // Process is a started long-running process.
@@ -117,6 +120,15 @@ func isLiveKeepalived(pid int) bool {
 // Kill implements Execer.
 func (OSExecer) Kill(pid int, sig syscall.Signal) error {
 	return syscall.Kill(pid, sig)
+}
+
+// Tree implements Execer from /proc.
+func (OSExecer) Tree(pid int) ([]procfs.Proc, error) {
+	all, err := procfs.List("/proc")
+	if err != nil {
+		return nil, err
+	}
+	return procfs.Tree(all, pid), nil
 }
 
 type osProcess struct{ cmd *exec.Cmd }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ipfailover/ipfailover/internal/procfs"
 )
 
 // fakeExec is an Execer whose "keepalived" processes are goroutine-free
@@ -32,6 +34,11 @@ type fakeExec struct {
 	started    chan *fakeProc
 	alive      map[int]int // pid -> remaining IsKeepalived==true answers
 	killed     []int
+	// states overrides the /proc state Tree reports for a pid ('S'
+	// otherwise); children adds processes below a pid.
+	states    map[int]byte
+	children  map[int][]procfs.Proc
+	treeCalls int
 }
 
 type checkCall struct {
@@ -40,7 +47,8 @@ type checkCall struct {
 }
 
 func newFakeExec(t *testing.T) *fakeExec {
-	return &fakeExec{t: t, nextPID: 100, started: make(chan *fakeProc, 64), alive: map[int]int{}}
+	return &fakeExec{t: t, nextPID: 100, started: make(chan *fakeProc, 64), alive: map[int]int{},
+		states: map[int]byte{}, children: map[int][]procfs.Proc{}}
 }
 
 func (f *fakeExec) Start(name string, args, env []string, stdout, stderr io.Writer) (Process, error) {
@@ -101,6 +109,47 @@ func (f *fakeExec) Kill(pid int, _ syscall.Signal) error {
 	f.killed = append(f.killed, pid)
 	delete(f.alive, pid)
 	return nil
+}
+
+// Tree reports pid as a keepalived in state states[pid] (default 'S'),
+// followed by children[pid].
+func (f *fakeExec) Tree(pid int) ([]procfs.Proc, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.treeCalls++
+	st, ok := f.states[pid]
+	if !ok {
+		st = 'S'
+	}
+	return append([]procfs.Proc{{PID: pid, PPID: 1, Comm: "keepalived", State: st}}, f.children[pid]...), nil
+}
+
+func (f *fakeExec) setState(pid int, st byte) {
+	f.mu.Lock()
+	f.states[pid] = st
+	f.mu.Unlock()
+}
+
+// waitTreeCalls waits until Tree was called n more times, so the progress
+// check has seen the current state.
+func (f *fakeExec) waitTreeCalls(t *testing.T, n int) {
+	t.Helper()
+	f.mu.Lock()
+	want := f.treeCalls + n
+	f.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		f.mu.Lock()
+		got := f.treeCalls
+		f.mu.Unlock()
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress check ran %d times, want %d", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (f *fakeExec) checkCalls() []checkCall {

@@ -22,7 +22,14 @@ const (
 	DefaultStablePeriod = 10 * time.Second
 	DefaultDebounce     = 500 * time.Millisecond
 	DefaultReadyTimeout = time.Second
+	// DefaultHangTimeout is 3 adverts at the default 1 s interval plus 1 s:
+	// how long a BACKUP waits for a silent MASTER before taking over.
+	DefaultHangTimeout = 4 * time.Second
 )
+
+// maxHangPoll bounds the interval of the progress check; it is also at
+// most a quarter of HangTimeout.
+const maxHangPoll = time.Second
 
 // releaseTimeout bounds ReleaseVIPs during shutdown, when the Run context is
 // already cancelled.
@@ -106,8 +113,22 @@ type Options struct {
 	// OnEvent, if set, is called synchronously from Run's goroutine for
 	// every lifecycle event (metrics hook). It must not block.
 	OnEvent func(Event)
-	// Now is the clock for uptimes (default time.Now). Timers still run on
-	// real time; tests inject a clock to make runs look long.
+	// HangTimeout is how long keepalived may make no progress before it is
+	// replaced: SIGKILLed with its whole process tree, VIPs released, and
+	// restarted at once (no crash backoff). No progress means a keepalived
+	// process of its tree is stopped (SIGSTOP, or traced by a debugger),
+	// as read from /proc, or Liveness reports not ok; either continuously
+	// for HangTimeout. Set it to 3 advert intervals + 1 s, the time the
+	// peers wait before taking over from a silent MASTER (default
+	// DefaultHangTimeout; negative disables the check).
+	HangTimeout time.Duration
+	// Liveness, if set, is polled with the /proc check (at least every
+	// second, from Run's goroutine; it must not block) and reports whether
+	// keepalived is making progress right now, e.g. whether it answered
+	// the last state dump request. reason says what is wrong when not ok.
+	Liveness func() (ok bool, reason string)
+	// Now is the clock for uptimes and hang durations (default time.Now).
+	// Timers still run on real time; tests inject a clock.
 	Now func() time.Time
 }
 
@@ -145,6 +166,9 @@ func (o *Options) setDefaults() error {
 	def(&o.StablePeriod, DefaultStablePeriod)
 	def(&o.Debounce, DefaultDebounce)
 	def(&o.ReadyTimeout, DefaultReadyTimeout)
+	if o.HangTimeout == 0 {
+		o.HangTimeout = DefaultHangTimeout
+	}
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = o.BackoffMin
 	}
@@ -180,6 +204,9 @@ type supervisor struct {
 	// crashes counts consecutive exits of runs shorter than StablePeriod
 	// (and failed starts); it sets the next restart delay.
 	crashes int
+	// stuckSince is when the progress check first failed for the running
+	// keepalived (zero while it makes progress).
+	stuckSince time.Time
 }
 
 // Run supervises keepalived until ctx is cancelled. It installs a checked
@@ -212,6 +239,13 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 
 	if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
 		return fmt.Errorf("create run dir %s: %w", o.RunDir, err)
+	}
+
+	var hangC <-chan time.Time
+	if o.HangTimeout > 0 {
+		t := time.NewTicker(hangPoll(o.HangTimeout))
+		defer t.Stop()
+		hangC = t.C
 	}
 
 	watchC := make(chan struct{}, 1)
@@ -265,6 +299,8 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 			s.markReady()
 		case ex := <-s.exitC:
 			s.handleExit(ctx, ex)
+		case <-hangC:
+			s.checkProgress(ctx)
 		case <-s.restartT.C:
 			if ctx.Err() != nil {
 				continue // shutting down; the ctx.Done case stops cleanly
@@ -501,6 +537,7 @@ func (s *supervisor) forget() (pid int, uptime time.Duration) {
 	s.errLog.Flush()
 	s.proc, s.exitC, s.markerC = nil, nil, nil
 	s.ready, s.hupOwed = false, false
+	s.stuckSince = time.Time{}
 	s.readyT.Stop()
 	return pid, uptime
 }
@@ -513,6 +550,126 @@ func (s *supervisor) scheduleRestart() {
 	s.restartT.Reset(delay)
 	s.log.Info("keepalived restart scheduled", "delay", delay)
 	s.emit(Event{Kind: EventRestartScheduled, Delay: delay})
+}
+
+// hangPoll is how often progress is checked: often enough that a stop is
+// seen well within HangTimeout.
+func hangPoll(hang time.Duration) time.Duration {
+	return max(min(hang/4, maxHangPoll), time.Millisecond)
+}
+
+// stuck describes why keepalived is not making progress.
+type stuck struct {
+	pid    int    // the offending process
+	state  byte   // its /proc state
+	reason string // "" while keepalived makes progress
+}
+
+// progress checks the running keepalived once: a stopped process in its
+// tree, then the caller's Liveness.
+func (s *supervisor) progress() stuck {
+	pid := s.proc.Pid()
+	procs, err := s.o.Exec.Tree(pid)
+	if err != nil {
+		// Not evidence of a hang; Liveness may still tell.
+		s.log.Debug("cannot read keepalived's processes", "pid", pid, "err", err)
+	}
+	var st byte
+	for _, p := range procs {
+		if p.PID == pid {
+			st = p.State
+		}
+		// Scripts keepalived runs are not keepalived: a stopped check
+		// script is keepalived's (timeout) business.
+		if strings.HasPrefix(p.Comm, "keepalived") && p.Stopped() {
+			return stuck{pid: p.PID, state: p.State,
+				reason: fmt.Sprintf("keepalived process %d is stopped (state %c: SIGSTOP or traced)", p.PID, p.State)}
+		}
+	}
+	if s.o.Liveness != nil {
+		if ok, why := s.o.Liveness(); !ok {
+			if why == "" {
+				why = "liveness check failed"
+			}
+			return stuck{pid: pid, state: st, reason: why}
+		}
+	}
+	return stuck{}
+}
+
+// checkProgress replaces keepalived once it made no progress for
+// HangTimeout. The threshold is one poll shorter, because the problem may
+// have begun up to a poll before it was first seen.
+func (s *supervisor) checkProgress(ctx context.Context) {
+	if s.proc == nil {
+		return
+	}
+	st := s.progress()
+	if st.reason == "" {
+		if !s.stuckSince.IsZero() {
+			s.log.Info("keepalived is making progress again", "pid", s.proc.Pid())
+		}
+		s.stuckSince = time.Time{}
+		return
+	}
+	now := s.o.Now()
+	if s.stuckSince.IsZero() {
+		s.stuckSince = now
+		s.log.Warn("keepalived is not making progress; replacing it if this lasts",
+			"pid", st.pid, "state", string(st.state), "reason", st.reason, "hang_timeout", s.o.HangTimeout)
+		return
+	}
+	if now.Sub(s.stuckSince) < s.o.HangTimeout-hangPoll(s.o.HangTimeout) {
+		return
+	}
+	s.replaceHung(ctx, st, now.Sub(s.stuckSince))
+}
+
+// replaceHung SIGKILLs every process of the hung keepalived's tree (a
+// stopped process ignores SIGTERM until continued, and the VRRP child of
+// a killed parent would only get SIGTERM through PDEATHSIG), releases the
+// VIPs it may still hold and starts a new keepalived at once: peers have
+// already taken over, so the crash backoff would only lengthen the outage.
+func (s *supervisor) replaceHung(ctx context.Context, st stuck, stuckFor time.Duration) {
+	parent := s.proc.Pid()
+	s.log.Error("keepalived is hung; killing its process tree and restarting it",
+		"pid", st.pid, "state", string(st.state), "reason", st.reason,
+		"for", stuckFor.Round(time.Millisecond), "parent", parent)
+	s.emit(Event{Kind: EventHung, PID: st.pid, Reason: st.reason})
+	procs, err := s.o.Exec.Tree(parent)
+	if err != nil {
+		s.log.Warn("cannot list keepalived's processes; killing the parent only", "pid", parent, "err", err)
+	}
+	for _, p := range procs {
+		if p.PID == parent {
+			continue // through the Process below, which knows it is ours
+		}
+		if err := s.o.Exec.Kill(p.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			s.log.Warn("cannot kill keepalived process", "pid", p.PID, "err", err)
+		}
+	}
+	if err := s.proc.Signal(syscall.SIGKILL); err != nil {
+		s.log.Warn("cannot send SIGKILL to keepalived", "pid", parent, "err", err)
+	}
+	ex, ok := s.waitExit(s.o.StopTimeout)
+	if !ok {
+		// Uninterruptible sleep; the start below waits for it as a leftover.
+		s.log.Error("hung keepalived did not exit after SIGKILL; starting a new one anyway", "pid", parent, "timeout", s.o.StopTimeout)
+	}
+	_, uptime := s.forget()
+	s.emit(Event{Kind: EventExited, PID: parent, Status: ex.status, Reason: "killed by the supervisor: " + st.reason,
+		Uptime: uptime, Err: ex.err})
+	s.releaseVIPs(ctx)
+	if ctx.Err() != nil {
+		return // stopping; Run's loop returns next
+	}
+	s.log.Info("restarting keepalived now", "delay", time.Duration(0))
+	s.emit(Event{Kind: EventRestartScheduled, Delay: 0})
+	_ = s.reconcile(ctx, TriggerRestart, false)
+	if err := s.start(ctx); err != nil {
+		s.log.Error("cannot restart keepalived", "err", err)
+		s.scheduleRestart()
+	}
 }
 
 // backoffDelay is lo doubled n times, capped at hi.
