@@ -25,7 +25,7 @@ type Snapshot struct {
 }
 
 // Group returns the group for k, or nil.
-func (s *Snapshot) Group(k Key) *Group {
+func (s Snapshot) Group(k Key) *Group {
 	for i := range s.Groups {
 		if s.Groups[i].Key() == k {
 			return &s.Groups[i]
