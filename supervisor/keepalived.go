@@ -67,7 +67,10 @@ type Options struct {
 	Binary string
 	// ConfigPath is where the rendered config is installed and what
 	// keepalived reads (-f). Its directory must be writable: new configs are
-	// staged next to it and renamed into place.
+	// staged next to it and renamed into place. The file gets mode 0600 and
+	// ConfigMarker's line on top; Run refuses (*ForeignFileError) to replace
+	// anything at the path but an empty file or one starting with the
+	// marker, and never follows a symbolic link there (see CheckConfigPath).
 	ConfigPath string
 	// ExtraArgs are appended to keepalived's command line (not to the -t
 	// check). They must not repeat -f, -p, -r, -c, -b, -n or -l.
@@ -217,7 +220,8 @@ type supervisor struct {
 //
 // It returns an error only for problems before keepalived first starts: bad
 // Options, a render failure, a config rejected by `keepalived -t` (wrapping
-// ErrConfigCheck), or keepalived failing to start. A ctx cancelled before
+// ErrConfigCheck), a file at ConfigPath the agent must not replace
+// (*ForeignFileError), or keepalived failing to start. A ctx cancelled before
 // keepalived started, even in the middle of `keepalived -t`, is a clean
 // stop: Run returns nil and never reports the interrupted check as a
 // rejection or a timeout.
@@ -337,7 +341,14 @@ func (s *supervisor) reconcile(ctx context.Context, trigger string, force bool) 
 		s.emit(Event{Kind: EventReloadFailed, Trigger: trigger, Err: err})
 		return err
 	}
-	if s.store.same(data) {
+	data = withMarker(data)
+	same, err := s.store.same(data)
+	if err != nil {
+		s.log.Error("config not installed; running config left untouched", "trigger", trigger, "err", err)
+		s.emit(Event{Kind: EventReloadFailed, Trigger: trigger, Err: err})
+		return err
+	}
+	if same {
 		if err := s.store.fixMode(); err != nil {
 			s.log.Warn("cannot fix config file mode", "path", s.o.ConfigPath, "err", err)
 		}

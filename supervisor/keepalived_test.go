@@ -140,17 +140,17 @@ func TestRunStartsAfterCheckedAtomicWriteAndStops(t *testing.T) {
 	if filepath.Dir(c.file) != filepath.Dir(h.conf) || c.file == h.conf {
 		t.Errorf("checked %s, want a staged file beside %s", c.file, h.conf)
 	}
-	if c.content != "config v1\n" {
+	if c.content != markerLine+"config v1\n" {
 		t.Errorf("checked content %q", c.content)
 	}
 	if want := []string{"-t", "-e", "-f", c.file}; !slices.Equal(c.args, want) {
 		t.Errorf("check args %v, want %v", c.args, want)
 	}
-	if got := h.readConf(); got != "config v1\n" {
+	if got := h.readConf(); got != markerLine+"config v1\n" {
 		t.Errorf("config = %q", got)
 	}
-	if st, err := os.Stat(h.conf); err != nil || st.Mode().Perm() != 0o644 {
-		t.Errorf("config mode = %v, %v; want 0644", st.Mode(), err)
+	if st, err := os.Stat(h.conf); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("config mode = %v, %v; want 0600", st.Mode(), err)
 	}
 	if l := h.leftovers(); len(l) != 0 {
 		t.Errorf("staged files left: %v", l)
@@ -196,7 +196,7 @@ func TestRunFailsWhenFirstConfigRejected(t *testing.T) {
 		existing string // config already on disk ("" = none)
 	}{
 		{"new file", ""},
-		{"unchanged leftover file is checked too", "bad config\n"},
+		{"unchanged leftover file is checked too", markerLine + "bad config\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,7 +277,7 @@ func TestReload(t *testing.T) {
 					t.Errorf("HUP to pid %d, want %d", ev.PID, p.pid)
 				}
 			}
-			if got := h.readConf(); got != tc.wantConf {
+			if got := h.readConf(); got != markerLine+tc.wantConf {
 				t.Errorf("config = %q, want %q", got, tc.wantConf)
 			}
 			after, err := os.Stat(h.conf)
@@ -406,7 +406,7 @@ func TestRestartPicksUpNewConfig(t *testing.T) {
 		t.Errorf("trigger %q", ev.Trigger)
 	}
 	h.fx.waitStarted(t)
-	if got := h.readConf(); got != "config v2\n" {
+	if got := h.readConf(); got != markerLine+"config v2\n" {
 		t.Errorf("config = %q", got)
 	}
 }
