@@ -221,8 +221,10 @@ func (l *Listener) SetReadDeadline(t time.Time) error { return l.f.SetReadDeadli
 // and must not keep the *Advert: it is reused (Table.Observe copies what it
 // keeps). Packets that do not decode are skipped and counted in Stats;
 // ENETDOWN (the interface went down; the socket stays bound to it and
-// resumes when it comes back) is skipped too. Run leaves a read deadline in
-// the past when ctx ends: call SetReadDeadline(time.Time{}) to read again.
+// resumes when it comes back) is skipped too. An interface that is deleted
+// takes the binding with it: the socket then hears nothing, so Listen again
+// when the interface is re-created. Run leaves a read deadline in the past
+// when ctx ends: call SetReadDeadline(time.Time{}) to read again.
 func (l *Listener) Run(ctx context.Context, handle func(*Advert)) error {
 	stop := context.AfterFunc(ctx, func() { _ = l.f.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()

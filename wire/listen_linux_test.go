@@ -63,7 +63,7 @@ func TestFilter(t *testing.T) {
 // testNetns makes a network namespace ipf-wiretest-<random> with a veth pair
 // wa <-> wb, both up, with documentation addresses, and removes it when the
 // test ends (also on failure). It skips without root.
-func testNetns(t *testing.T) string {
+func testNetns(t testing.TB) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates a network namespace and packet sockets")
@@ -98,7 +98,7 @@ func testNetns(t *testing.T) string {
 	return ns
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -281,7 +281,7 @@ func (r *receiver) waitPending(timeout time.Duration) int {
 var dropRuleCount = regexp.MustCompile(`(?m)^\s*(\d+)\s+\d+\s+DROP\s`)
 
 // dropped returns the packet count of the first DROP rule in INPUT.
-func dropped(t *testing.T, ns, tool string) int {
+func dropped(t testing.TB, ns, tool string) int {
 	out := run(t, "ip", "netns", "exec", ns, tool, "-w", "-nvxL", "INPUT")
 	m := dropRuleCount.FindStringSubmatch(out)
 	if m == nil {
@@ -642,5 +642,60 @@ vrrp_instance V6 {
 				t.Errorf("%s: VRID %d: %s interval %v", l.Interface(), vrid, describe(a), a.Interval)
 			}
 		}
+	}
+}
+
+// BenchmarkListenerRead is the agent-side cost of one advert through the
+// listener: the recvfrom, the decode and the table update (not the kernel's
+// filter and queueing, which run in softirq context). Packets are sent in
+// batches with the timer stopped. It reports the share of one core at
+// 2,540 adverts/s (254 VRIDs at 0.1 s).
+func BenchmarkListenerRead(b *testing.B) {
+	ns := testNetns(b)
+	var lb *Listener
+	var snd *sender
+	if err := inNetns(ns, func() (err error) {
+		if lb, err = Listen("wb"); err != nil {
+			return err
+		}
+		snd, err = newSender("wa")
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { lb.Close(); unix.Close(snd.fd) })
+	pkts := make([]packet, 254)
+	for i := range pkts {
+		pkts[i] = v3(uint8(i+1), 100, "192.0.2.100")
+		pkts[i].Interval = 100 * time.Millisecond
+		pkts[i].Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)})
+	}
+	tab := NewTable(nil, Limits{})
+	var a Advert
+	_ = lb.SetReadDeadline(time.Now().Add(time.Minute))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		b.StopTimer()
+		k := min(64, b.N-i)
+		for j := range k {
+			if err := snd.send(pkts[(i+j)%len(pkts)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		for range k {
+			if err := lb.Read(&a); err != nil {
+				b.Fatal(err)
+			}
+			tab.Observe(&a)
+		}
+		i += k
+	}
+	b.StopTimer()
+	perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(perOp*2540/1e9*100, "%core@2540pps")
+	if st, err := lb.Stats(); err != nil || st.Drops != 0 || st.Rejected != 0 {
+		b.Errorf("stats %+v, %v", st, err)
 	}
 }
