@@ -77,7 +77,8 @@ type Options struct {
 	ExtraArgs []string
 	// RunDir is an agent-owned directory for keepalived's pid files and its
 	// TMPDIR (where SIGUSR1/SIGJSON dumps go). It is created (0700) if
-	// missing; stale pid files in it are removed before every start.
+	// missing and refused if others could write to it (see PrepareRunDir);
+	// stale pid files in it are removed before every start.
 	RunDir string
 	// Render produces the complete desired configuration.
 	Render func(ctx context.Context) ([]byte, error)
@@ -241,8 +242,8 @@ func Run(ctx context.Context, o Options, hup <-chan struct{}) error {
 	defer s.readyT.Stop()
 	defer s.restartT.Stop()
 
-	if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
-		return fmt.Errorf("create run dir %s: %w", o.RunDir, err)
+	if err := PrepareRunDir(o.RunDir); err != nil {
+		return err
 	}
 
 	var hangC <-chan time.Time
