@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # ipfailover container image: the static agent binary on a small Debian base
-# with keepalived, iproute2 and iptables (nft backend, Debian's default).
+# with keepalived, iproute2 and iptables (nft backend, Debian's default), plus
+# the tools existing Deployments' probes and scripts call (see below).
 #
 #   docker build -t ipfailover .                    # where registries are reachable
 #   make image                                      # the same, version-stamped
@@ -44,14 +45,27 @@ LABEL org.opencontainers.image.title="ipfailover" \
       org.opencontainers.image.version="${VERSION}"
 # keepalived: VRRP; iproute2: `ip` for VIP cleanup; iptables: the multicast
 # accept rule (iptables-nft by default on Debian). No kmod: the agent never
-# loads kernel modules. force-unsafe-io: an interrupted build is thrown away
-# anyway, and dpkg's fsyncs make slow disks crawl.
+# loads kernel modules.
+# The rest is not for the agent but for what existing Deployments run inside
+# the container, which the original image carried: the OpenShift
+# documentation's livenessProbe is `pgrep keepalived` (procps, also ps), and
+# users' check and notify scripts from ConfigMaps are bash scripts calling
+# nc (netcat-openbsd), ifconfig (net-tools), killall (psmisc), ps and pgrep.
+# bash is already in every Debian base (Essential); it is listed because
+# those scripts need it, not sh. --no-install-recommends keeps out what is
+# only recommended (ipvsadm, nftables, libatm1). force-unsafe-io: an
+# interrupted build is thrown away anyway, and dpkg's fsyncs make slow disks
+# crawl. The closing loop fails the build if a package stops shipping a
+# tool under the name those scripts call.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
          -o Dpkg::Options::=--force-unsafe-io \
          keepalived iproute2 iptables \
+         procps netcat-openbsd net-tools psmisc bash \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
-    && keepalived --version
+    && keepalived --version \
+    && for tool in pgrep ps nc ifconfig killall bash; do command -v "$tool" >/dev/null \
+         || { echo "missing $tool" >&2; exit 1; }; done
 COPY --from=binary /out/ipfailover /usr/local/bin/ipfailover
 # The agent runs as PID 1 (it reaps and forwards signals itself) and as root
 # with only NET_ADMIN and NET_RAW; see deploy/ for the pod settings.

@@ -8,33 +8,86 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ipfailover/ipfailover/manifests"
 )
 
+// The OpenShift 4 documentation's IP failover Deployment ("Configuring IP
+// failover"), the contract existing users deploy the image with. Only the
+// addresses (documentation ranges here) and the interface name (ens3
+// there, eth0 in these namespaces) are this harness's own.
 const (
-	vip       = "192.0.2.100"
-	checkPath = "/usr/local/bin/imagetest-check"
-	// unhealthyFile, when present in a node's root, fails its check.
-	unhealthyFile = "/run/imagetest-unhealthy"
-	// checkScript is installed into each node's root. /bin/sh is part of
-	// every Debian base; the agent itself needs no shell.
-	checkScript = "#!/bin/sh\n# Healthy unless the image test created " + unhealthyFile + ".\n[ ! -e " + unhealthyFile + " ]\n"
+	// configVolume is the mountPath of its config-volume, the ConfigMap
+	// holding the check script (`oc create configmap
+	// keepalived-checkscript --from-file=mycheckscript.sh`).
+	configVolume = "/etc/keepalive"
+	checkScript  = configVolume + "/mycheckscript.sh"
+	monitorPort  = 30060
+	// livenessDelay is its livenessProbe's initialDelaySeconds; the probe
+	// has the default timeoutSeconds of 1, which kubelet enforces for exec
+	// probes.
+	livenessDelay   = 10 * time.Second
+	livenessTimeout = 1 * time.Second
 )
+
+// livenessProbe is the documentation's `exec: command: [pgrep, keepalived]`.
+var livenessProbe = []string{"pgrep", "keepalived"}
+
+// vips is OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-101 expanded.
+var vips = []string{"192.0.2.100", "192.0.2.101"}
+
+// deploymentEnv is the documentation Deployment's env, in its order.
+func deploymentEnv() []string {
+	return []string{
+		"OPENSHIFT_HA_CONFIG_NAME=ipfailover",
+		"OPENSHIFT_HA_VIRTUAL_IPS=192.0.2.100-101",
+		"OPENSHIFT_HA_VIP_GROUPS=10",
+		"OPENSHIFT_HA_NETWORK_INTERFACE=eth0",
+		"OPENSHIFT_HA_MONITOR_PORT=" + strconv.Itoa(monitorPort),
+		"OPENSHIFT_HA_VRRP_ID_OFFSET=0",
+		"OPENSHIFT_HA_REPLICA_COUNT=2",
+		"OPENSHIFT_HA_USE_UNICAST=false",
+		"OPENSHIFT_HA_IPTABLES_CHAIN=INPUT",
+		"OPENSHIFT_HA_CHECK_SCRIPT=" + checkScript,
+		"OPENSHIFT_HA_PREEMPTION=preempt_delay 300",
+		"OPENSHIFT_HA_CHECK_INTERVAL=2",
+	}
+}
+
+// unhealthyFile, when present in a node's root, fails its check script.
+const unhealthyFile = "/run/imagetest-unhealthy"
+
+// checkScriptText is a user's check script of the kind the documentation
+// mounts: bash (the [[ ]] needs it), with pgrep and nc from the image.
+var checkScriptText = `#!/bin/bash
+# Healthy while keepalived runs and the monitored service answers on the
+# monitor port, unless the image test created ` + unhealthyFile + `.
+[[ -e ` + unhealthyFile + ` ]] && exit 1
+pgrep keepalived >/dev/null && nc -z -w 1 127.0.0.1 ` + strconv.Itoa(monitorPort) + `
+`
 
 // capBits maps the capability names the manifests grant to their numbers.
 var capBits = map[string]uint{"NET_ADMIN": 12, "NET_RAW": 13}
 
-// TestImageFailover builds the image and shows a VIP failing over between
-// two nodes running it.
+// TestImageFailover builds the image, runs it on two nodes with the
+// documentation's Deployment contract (environment, ConfigMap check
+// script, liveness probe, the tools users' scripts call) and shows the
+// VIPs failing over between them.
 func TestImageFailover(t *testing.T) {
 	skipUnlessPossible(t)
 	start := time.Now()
@@ -89,26 +142,27 @@ func TestImageFailover(t *testing.T) {
 	}
 
 	// 3. The image's filesystem, once per node (`podman run` cannot set
-	// rlimits on these machines).
+	// rlimits on these machines), with the check script's ConfigMap
+	// mounted read-only as kubelet mounts the config-volume.
 	tarball := filepath.Join(work, "image.tar")
 	id := pm.output(ctx, "create", "--network=none", image)
 	pm.run(ctx, "export", "-o", tarball, id)
 	pm.run(ctx, "rm", id)
+	configMap := configMapVolume(t, filepath.Join(work, "configmap"), map[string]string{filepath.Base(checkScript): checkScriptText})
 
 	net := newNetwork(t, ctx)
 	nodes := make([]*node, 2)
 	for i := range nodes {
 		n := &node{name: fmt.Sprintf("node%d", i+1), addr: fmt.Sprintf("192.0.2.%d", 11+i), root: mkdir(t, filepath.Join(work, fmt.Sprintf("root%d", i+1)))}
 		mustRun(t, ctx, nil, "tar", "-C", n.root, "-xf", tarball)
-		if err := os.WriteFile(filepath.Join(n.root, checkPath), []byte(checkScript), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		bindReadOnly(t, configMap, mkdir(t, filepath.Join(n.root, configVolume)))
 		n.netns = net.addNode(ctx, n.name, n.addr)
+		n.monitor = newMonitor(t, n.netns)
 		nodes[i] = n
 	}
 	mustRun(t, ctx, nil, "rm", "-f", tarball)
 	for _, n := range nodes {
-		n.start(t, filepath.Join(work, n.name+".log"))
+		n.start(t, filepath.Join(work, n.name+".log"), deploymentEnv())
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -120,45 +174,339 @@ func TestImageFailover(t *testing.T) {
 	for _, n := range nodes {
 		n.checkCapabilities(t)
 	}
+	// 4. What the Deployment and users' scripts run inside the container,
+	// one subtest each so that every missing tool is reported, not only
+	// the first. kubelet's first liveness probe comes initialDelaySeconds
+	// after the start; failing it is the restart loop this contract is
+	// about.
+	contractOK := true
+	for _, n := range nodes {
+		contractOK = t.Run(n.name+"/livenessProbe_by_initialDelaySeconds", func(t *testing.T) {
+			n.waitLive(t, n.started.Add(livenessDelay))
+		}) && contractOK
+	}
+	t.Logf("liveness probes done (%s)", since(start))
+	for _, n := range nodes {
+		for _, c := range containerContract() {
+			contractOK = t.Run(n.name+"/"+c.name, func(t *testing.T) {
+				r := n.exec(t.Context(), c.timeout, c.argv...)
+				if r.err != nil || r.code != 0 {
+					t.Fatalf("%s: `%s` in the container: exit %d, err %v\nstdout: %s\nstderr: %s",
+						c.name, strings.Join(c.argv, " "), r.code, r.err, r.stdout, r.stderr)
+				}
+				if c.check != nil {
+					c.check(t, n, r)
+				}
+			}) && contractOK
+		}
+	}
+	if !contractOK {
+		// The failover needs all of it (the check script calls pgrep and
+		// nc); waiting for VIPs that cannot come would only add noise.
+		t.Fatal("the container contract failed; see the subtests above")
+	}
+	// keepalived runs (the probe passed), so the agent set its rule up.
 	if out, err := exec.CommandContext(ctx, "ip", "netns", "exec", nodes[0].netns, "iptables", "-S", "INPUT").CombinedOutput(); err != nil {
 		t.Logf("skipping the multicast rule check: iptables: %v %s", err, out)
 	} else if !strings.Contains(string(out), "224.0.0.18") {
-		t.Errorf("no VRRP multicast accept rule in the node's INPUT chain:\n%s", out)
+		t.Errorf("no VRRP multicast accept rule in the node's INPUT chain (OPENSHIFT_HA_IPTABLES_CHAIN=INPUT):\n%s", out)
+	}
+	// The table ran the check script by hand; connections after this
+	// point are the agent's runs.
+	byHand := map[*node]int{}
+	for _, n := range nodes {
+		byHand[n] = n.monitor.count("127.0.0.1")
 	}
 
-	// 4. One master; a failed check moves the VIP; SIGTERM moves it back.
-	first := waitHolder(t, ctx, nodes, nil, 90*time.Second)
-	t.Logf("%s holds %s (%s)", first.name, vip, since(start))
+	// 5. Each VIP held by one node: the check script passes on both.
+	held := waitHolders(t, ctx, nodes, nil, 90*time.Second)
+	t.Logf("holders: %s (%s)", describeHolders(held), since(start))
+	// The agent ran the script, whose nc reached the monitor port, and
+	// with a check script set it runs no TCP check of its own (as the
+	// original image: the script replaces the port check).
+	for _, n := range nodes {
+		if got := n.monitor.count("127.0.0.1"); got <= byHand[n] {
+			t.Errorf("%s: the check script's `nc -z 127.0.0.1 %d` never connected while the agent ran it: the script did not run, or pgrep/nc failed in it", n.name, monitorPort)
+		}
+		if got := n.monitor.count(n.addr); got != 0 {
+			t.Errorf("%s: %d connections to %s:%d: the default TCP check runs although OPENSHIFT_HA_CHECK_SCRIPT replaces it", n.name, got, n.addr, monitorPort)
+		}
+	}
+
+	// 6. A failing check script moves every VIP away, and the liveness
+	// probe keeps passing meanwhile: keepalived still runs (in FAULT), and
+	// kubelet must not restart a pod whose check fails.
+	first := held[vips[0]]
 	other := nodes[0]
 	if other == first {
 		other = nodes[1]
 	}
-
 	mark := first.logSize()
 	if err := os.WriteFile(filepath.Join(first.root, unhealthyFile), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	waitHolder(t, ctx, nodes, other, 30*time.Second)
-	t.Logf("check failed on %s: VIP moved to %s in %s", first.name, other.name, since(t0))
+	waitHolders(t, ctx, nodes, other, 30*time.Second)
+	t.Logf("check script failed on %s: VIPs moved to %s in %s", first.name, other.name, since(t0))
+	if r := first.exec(ctx, livenessTimeout, livenessProbe...); r.err != nil || r.code != 0 {
+		t.Errorf("%s: liveness probe failed while its check fails (exit %d, err %v): kubelet would restart the pod", first.name, r.code, r.err)
+	}
 	if err := os.Remove(filepath.Join(first.root, unhealthyFile)); err != nil {
 		t.Fatal(err)
 	}
 	// Recovered: BACKUP again, eligible for the next failover. Preemption
-	// (preempt_delay 300) keeps the VIP where it is meanwhile.
+	// (preempt_delay 300) keeps the VIPs where they are meanwhile.
 	first.waitLog(t, mark, "Entering BACKUP STATE", 30*time.Second)
 
+	// 7. SIGTERM (a pod deletion) moves them back.
 	t0 = time.Now()
 	other.stop(t, syscall.SIGTERM)
-	waitHolder(t, ctx, nodes, first, 30*time.Second)
-	t.Logf("SIGTERM to %s: VIP moved to %s in %s", other.name, first.name, since(t0))
+	waitHolders(t, ctx, nodes, first, 30*time.Second)
+	t.Logf("SIGTERM to %s: VIPs moved to %s in %s", other.name, first.name, since(t0))
 	if code := other.wait(t, 30*time.Second); code != 0 {
 		t.Errorf("%s exited with %d after SIGTERM, want 0", other.name, code)
 	}
-	if holds(t, ctx, other) {
-		t.Errorf("%s still holds %s after stopping", other.name, vip)
+	if h := heldVIPs(t, ctx, other); len(h) > 0 {
+		t.Errorf("%s still holds %v after stopping", other.name, h)
 	}
 	t.Logf("image test done in %s", since(start))
+}
+
+// contractItem is one command the Deployment or users' scripts run inside
+// the container. It must exit 0 within timeout, and pass check if set.
+type contractItem struct {
+	name    string
+	argv    []string
+	timeout time.Duration
+	check   func(t *testing.T, n *node, r execResult)
+}
+
+func containerContract() []contractItem {
+	const cmdTimeout = 10 * time.Second
+	return []contractItem{
+		{"livenessProbe", livenessProbe, livenessTimeout, checkPgrepFindsKeepalived},
+		{"ps", []string{"ps", "-e", "-o", "pid=,comm="}, cmdTimeout, func(t *testing.T, n *node, r execResult) {
+			if !hasLine(r.stdout, "1", "ipfailover") || !hasLine(r.stdout, "", "keepalived") {
+				t.Errorf("`ps -e` does not list the agent as PID 1 and keepalived:\n%s", r.stdout)
+			}
+		}},
+		{"ifconfig", []string{"ifconfig", "eth0"}, cmdTimeout, func(t *testing.T, n *node, r execResult) {
+			if !strings.Contains(r.stdout, "inet "+n.addr+" ") {
+				t.Errorf("`ifconfig eth0` does not show %s:\n%s", n.addr, r.stdout)
+			}
+		}},
+		{"killall", []string{"killall", "--version"}, cmdTimeout, func(t *testing.T, n *node, r execResult) {
+			if !strings.Contains(r.stdout+r.stderr, "killall") {
+				t.Errorf("`killall --version` printed no version:\n%s%s", r.stdout, r.stderr)
+			}
+		}},
+		{"nc", []string{"nc", "-h"}, cmdTimeout, func(t *testing.T, n *node, r execResult) {
+			if !strings.Contains(r.stdout+r.stderr, "usage: nc") || !strings.Contains(r.stdout+r.stderr, "-z") {
+				t.Errorf("`nc -h` is not netcat-openbsd's help (scripts use -z):\n%s%s", r.stdout, r.stderr)
+			}
+		}},
+		{"bash", []string{"bash", "-c", `[[ -n $BASH_VERSION ]] && echo "$BASH_VERSION"`}, cmdTimeout, nil},
+		{"env", []string{"/usr/bin/env"}, cmdTimeout, func(t *testing.T, n *node, r execResult) {
+			if !strings.Contains(r.stdout, "OPENSHIFT_HA_CONFIG_NAME=ipfailover\n") {
+				t.Errorf("/usr/bin/env does not show the container's environment:\n%s", r.stdout)
+			}
+		}},
+		{"keepalived.conf", []string{"cat", "/etc/keepalived/keepalived.conf"}, cmdTimeout, checkKeepalivedConf},
+		{"check script", []string{checkScript}, cmdTimeout, nil},
+	}
+}
+
+// checkPgrepFindsKeepalived checks that the liveness probe passes because
+// keepalived runs, not because pgrep matched something else (the agent is
+// PID 1 and called ipfailover, so only keepalived's own processes count).
+func checkPgrepFindsKeepalived(t *testing.T, n *node, r execResult) {
+	pids := strings.Fields(r.stdout)
+	if len(pids) == 0 || slices.Contains(pids, "1") {
+		t.Fatalf("`pgrep keepalived` matched %q, want keepalived's processes and not the agent (PID 1)", pids)
+	}
+	ps := n.exec(t.Context(), 10*time.Second, "ps", "-o", "comm=", "-p", strings.Join(pids, ","))
+	if ps.err != nil || ps.code != 0 {
+		t.Fatalf("ps -p %s: exit %d, err %v: %s", strings.Join(pids, ","), ps.code, ps.err, ps.stderr)
+	}
+	comms := strings.Fields(ps.stdout)
+	if len(comms) != len(pids) {
+		t.Fatalf("ps -p %s listed %q: processes gone between pgrep and ps?", strings.Join(pids, ","), comms)
+	}
+	for _, c := range comms {
+		if c != "keepalived" {
+			t.Errorf("`pgrep keepalived` matched a %q process (PIDs %v)", c, pids)
+		}
+	}
+}
+
+// checkKeepalivedConf checks the installed config reflects the
+// documentation's environment: two groups from offset 0, the check script
+// replacing the monitor-port check, the requested preemption.
+func checkKeepalivedConf(t *testing.T, n *node, r execResult) {
+	conf := r.stdout
+	var want []string
+	for i, v := range vips {
+		want = append(want, fmt.Sprintf("virtual_router_id %d\n", i+1), v+"/32 dev eth0")
+	}
+	want = append(want, checkScript, "preempt_delay 300\n", "interface eth0\n")
+	for _, w := range want {
+		if !strings.Contains(conf, w) {
+			t.Errorf("keepalived.conf lacks %q", strings.TrimSpace(w))
+		}
+	}
+	if got := strings.Count(conf, "vrrp_instance "); got != len(vips) {
+		t.Errorf("keepalived.conf has %d vrrp_instance blocks, want %d (one per VIP with OPENSHIFT_HA_VIP_GROUPS=10)", got, len(vips))
+	}
+	if strings.Contains(conf, " check tcp ") {
+		t.Errorf("keepalived.conf names the TCP port check although OPENSHIFT_HA_CHECK_SCRIPT replaces it")
+	}
+	if t.Failed() {
+		t.Logf("keepalived.conf:\n%s", conf)
+	}
+}
+
+// hasLine reports whether text has a line of two fields, the first equal
+// to first (any when ""), the second to second.
+func hasLine(text, first, second string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && (first == "" || f[0] == first) && f[1] == second {
+			return true
+		}
+	}
+	return false
+}
+
+// configMapVolume lays files out in dir the way kubelet materialises a
+// ConfigMap volume (defaultMode 0755, as the documentation sets): each name
+// a symlink through ..data into a timestamped directory, which is how a
+// mounted script path looks to the agent in a real pod.
+func configMapVolume(t *testing.T, dir string, files map[string]string) string {
+	t.Helper()
+	const ts = "..2025_01_01_00_00_00.000000001"
+	mkdir(t, filepath.Join(dir, ts))
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, ts, name), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(ts, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// bindReadOnly bind-mounts src on dst read-only, as kubelet mounts a
+// ConfigMap, and unmounts it at the end even if the test fails.
+func bindReadOnly(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s on %s: %v", src, dst, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dst, unix.MNT_DETACH); err != nil {
+			t.Logf("unmount %s: %v", dst, err)
+		}
+	})
+	if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only: %v", dst, err)
+	}
+	// The harness's own premise: were the mount writable, the test could
+	// not show that the agent needs nothing writable there.
+	if err := os.WriteFile(filepath.Join(dst, "probe"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("%s is not read-only: writing to it gave %v", dst, err)
+	}
+}
+
+// monitor is the service the check script watches, listening on the
+// monitor port in one node's network namespace. It counts connections by
+// the address they were made to, which tells the script's (127.0.0.1) from
+// the agent's own TCP check (the node's address).
+type monitor struct {
+	mu    sync.Mutex
+	conns map[string]int
+}
+
+func newMonitor(t *testing.T, netns string) *monitor {
+	t.Helper()
+	l, err := listenInNetns(netns, fmt.Sprintf("0.0.0.0:%d", monitorPort))
+	if err != nil {
+		t.Fatalf("monitor port listener in %s: %v", netns, err)
+	}
+	m := &monitor{conns: map[string]int{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+				m.mu.Lock()
+				m.conns[a.IP.String()]++
+				m.mu.Unlock()
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+	})
+	return m
+}
+
+func (m *monitor) count(addr string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conns[addr]
+}
+
+// listenInNetns opens a TCP listener inside a named network namespace. A
+// socket stays in the namespace it was created in, so only its creation
+// needs a thread switched into the namespace.
+func listenInNetns(netns, addr string) (net.Listener, error) {
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// Never unlocked: the runtime then ends the thread with this
+		// goroutine instead of reusing it in the wrong namespace.
+		runtime.LockOSThread()
+		f, err := os.Open(filepath.Join("/run/netns", netns))
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("setns: %w", err)}
+			return
+		}
+		l, err := net.Listen("tcp4", addr)
+		ch <- result{l, err}
+	}()
+	r := <-ch
+	return r.l, r.err
+}
+
+// describeHolders formats a VIP -> holder map for logs.
+func describeHolders(held map[string]*node) string {
+	var parts []string
+	for _, v := range vips {
+		name := "none"
+		if n := held[v]; n != nil {
+			name = n.name
+		}
+		parts = append(parts, v+" on "+name)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // skipUnlessPossible skips (or, under CI, fails) when the test cannot run.
@@ -174,7 +522,7 @@ func skipUnlessPossible(t *testing.T) {
 		t.Skip("image test needs root (network namespaces, chroot, podman storage)")
 	}
 	var missing []string
-	for _, tool := range []string{"podman", "debootstrap", "setpriv", "unshare", "ip", "tar", "go"} {
+	for _, tool := range []string{"podman", "debootstrap", "setpriv", "unshare", "nsenter", "ip", "tar", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
@@ -396,41 +744,43 @@ func (n *network) addNode(ctx context.Context, name, addr string) string {
 // agent as PID 1 of its own PID namespace.
 type node struct {
 	name, addr, root, netns string
+	monitor                 *monitor
+	env                     []string // the container's environment
 	logPath                 string
+	started                 time.Time
 	cmd                     *exec.Cmd
 	done                    chan struct{}
 	exit                    int
 }
 
-func (n *node) start(t *testing.T, logPath string) {
+// containerCaps is setpriv's --bounding-set for the manifests'
+// capabilities and no others.
+func containerCaps() string {
+	caps := "-all"
+	for _, c := range manifests.Capabilities() {
+		caps += ",+" + strings.ToLower(c)
+	}
+	return caps
+}
+
+// start runs the agent with the container environment env (PATH added).
+func (n *node) start(t *testing.T, logPath string, env []string) {
 	t.Helper()
 	n.logPath = logPath
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caps := "-all"
-	for _, c := range manifests.Capabilities() {
-		caps += ",+" + strings.ToLower(c)
-	}
+	n.env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
 	// ip netns exec -> unshare (new PID and mount namespace, chroot into
 	// the image, fresh /proc) -> the image's setpriv (drops every
 	// capability but the manifests' set, no_new_privs like
 	// allowPrivilegeEscalation: false) -> the agent as PID 1.
 	n.cmd = exec.Command("ip", "netns", "exec", n.netns,
 		"unshare", "--pid", "--mount", "--fork", "--kill-child", "--root="+n.root, "--mount-proc",
-		"/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set="+caps, "--no-new-privs",
+		"/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set="+containerCaps(), "--no-new-privs",
 		"/usr/local/bin/ipfailover", "run")
-	n.cmd.Env = []string{
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"OPENSHIFT_HA_CONFIG_NAME=imagetest",
-		"OPENSHIFT_HA_VIRTUAL_IPS=" + vip,
-		"OPENSHIFT_HA_NETWORK_INTERFACE=eth0",
-		"OPENSHIFT_HA_CHECK_SCRIPT=" + checkPath,
-		"OPENSHIFT_HA_CHECK_INTERVAL=1",
-		"OPENSHIFT_HA_REPLICA_COUNT=2",
-		"OPENSHIFT_HA_VRRP_ID_OFFSET=10",
-	}
+	n.cmd.Env = n.env
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
 	// If the test binary dies, unshare dies, and --kill-child takes the
 	// agent with it.
@@ -438,6 +788,7 @@ func (n *node) start(t *testing.T, logPath string) {
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", n.name, err)
 	}
+	n.started = time.Now()
 	n.done = make(chan struct{})
 	go func() {
 		err := n.cmd.Wait()
@@ -517,6 +868,58 @@ func (n *node) checkCapabilities(t *testing.T) {
 	}
 }
 
+// execResult is how a command run inside a node's container ended.
+type execResult struct {
+	stdout, stderr string
+	code           int   // exit code, -1 when it did not exit by itself
+	err            error // could not be run, or timed out
+}
+
+// exec runs argv inside the node's container the way kubelet runs an exec
+// probe or `oc exec`: in the agent's mount, PID and network namespaces and
+// root, with the container's environment and capabilities, killed after
+// timeout (kubelet's timeoutSeconds).
+func (n *node) exec(ctx context.Context, timeout time.Duration, argv ...string) execResult {
+	pid := n.agentPID()
+	if pid == 0 {
+		return execResult{code: -1, err: fmt.Errorf("%s: agent not running", n.name)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, "nsenter", append([]string{
+		"--target", strconv.Itoa(pid), "--mount", "--pid", "--net", "--root", "--wd",
+		"/usr/bin/setpriv", "--inh-caps=-all", "--bounding-set=" + containerCaps(), "--no-new-privs", "--"},
+		argv...)...)
+	c.Env = n.env
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	err := c.Run()
+	r := execResult{stdout: stdout.String(), stderr: stderr.String(), code: -1}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		r.err = fmt.Errorf("no exit within %s", timeout)
+	case err == nil:
+		r.code = 0
+	case errors.As(err, &ee) && ee.Exited():
+		r.code = ee.ExitCode()
+	default:
+		r.err = err
+	}
+	return r
+}
+
+// waitLive waits until the liveness probe passes in the node, by deadline.
+func (n *node) waitLive(t *testing.T, deadline time.Time) {
+	t.Helper()
+	var last execResult
+	pollUntil(t, deadline, func() (bool, string) {
+		last = n.exec(t.Context(), livenessTimeout, livenessProbe...)
+		return last.err == nil && last.code == 0, fmt.Sprintf("%s: liveness probe `%s` passing within initialDelaySeconds (%s); last: exit %d, err %v, stderr %q",
+			n.name, strings.Join(livenessProbe, " "), livenessDelay, last.code, last.err, last.stderr)
+	})
+}
+
 func (n *node) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	pid := n.agentPID()
@@ -557,53 +960,78 @@ func (n *node) waitLog(t *testing.T, offset int64, text string, timeout time.Dur
 	})
 }
 
-func holds(t *testing.T, ctx context.Context, n *node) bool {
+// heldVIPs lists the VIPs on the node's eth0.
+func heldVIPs(t *testing.T, ctx context.Context, n *node) []string {
 	t.Helper()
 	out, err := exec.CommandContext(ctx, "ip", "-n", n.netns, "-4", "-o", "addr", "show", "dev", "eth0").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ip addr in %s: %v %s", n.name, err, out)
 	}
-	return strings.Contains(string(out), " "+vip+"/")
+	var held []string
+	for _, v := range vips {
+		if strings.Contains(string(out), " "+v+"/") {
+			held = append(held, v)
+		}
+	}
+	return held
 }
 
-// waitHolder waits until exactly one node holds the VIP for three
-// consecutive seconds (want, when non-nil, must be that node) and returns it.
-func waitHolder(t *testing.T, ctx context.Context, nodes []*node, want *node, timeout time.Duration) *node {
+// waitHolders waits until every VIP is on exactly one node, the same ones
+// for three consecutive seconds (all on want, when non-nil), and returns
+// the holder of each VIP.
+func waitHolders(t *testing.T, ctx context.Context, nodes []*node, want *node, timeout time.Duration) map[string]*node {
 	t.Helper()
-	var holder *node
-	var since time.Time
-	what := "exactly one node holding " + vip
+	what := "every VIP on exactly one node"
 	if want != nil {
-		what = want.name + " alone holding " + vip
+		what = "every VIP on " + want.name + " alone"
 	}
-	poll(t, timeout, what, func() bool {
-		var hs []*node
+	var stable map[string]*node
+	var since time.Time
+	pollUntil(t, time.Now().Add(timeout), func() (bool, string) {
+		cur := map[string]*node{}
+		double := false
 		for _, n := range nodes {
-			if holds(t, ctx, n) {
-				hs = append(hs, n)
+			for _, v := range heldVIPs(t, ctx, n) {
+				double = double || cur[v] != nil
+				cur[v] = n
 			}
 		}
-		if len(hs) != 1 || (want != nil && hs[0] != want) {
-			holder = nil
-			return false
+		state := fmt.Sprintf("%s; now: %s", what, describeHolders(cur))
+		ok := !double && len(cur) == len(vips)
+		for _, n := range cur {
+			ok = ok && (want == nil || n == want)
 		}
-		if holder != hs[0] {
-			holder, since = hs[0], time.Now()
+		if !ok {
+			stable = nil
+			return false, state
 		}
-		return time.Since(since) >= 3*time.Second
+		if !maps.Equal(cur, stable) {
+			stable, since = cur, time.Now()
+		}
+		return time.Since(since) >= 3*time.Second, state
 	})
-	return holder
+	return stable
 }
 
 // poll calls cond every 200ms until it returns true or timeout passes.
 func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	pollUntil(t, time.Now().Add(timeout), func() (bool, string) { return cond(), what })
+}
+
+// pollUntil calls cond every 200ms until it returns true or deadline
+// passes, then fails with cond's last description of what it waits for.
+func pollUntil(t *testing.T, deadline time.Time, cond func() (bool, string)) {
+	t.Helper()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	for !cond() {
+	for {
+		ok, what := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		<-tick.C
 	}
