@@ -43,11 +43,16 @@ func cmdCleanup(args []string, stderr io.Writer, log *slog.Logger) int {
 		}
 		log.Info("removed multicast accept rule", "chain", r.Chain, "ipv6", r.IPv6, "tag", r.Tag)
 	}
-	ifname, err := resolveInterface(cfg, "", log)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("find the interface holding VIPs: %w", err))
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
+	} else if n, err := hostnet.New(); err != nil {
+		errs = append(errs, err)
 	} else {
-		if _, err := hostnet.RemoveAddresses(ctx, hostnet.ExecRunner{}, ifname, vipPrefixes(cfg), log); err != nil {
+		defer n.Close()
+		ifname, err := resolveInterface(n, cfg, "", log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("find the interface holding VIPs: %w", err))
+		} else if _, err := n.RemoveAddresses(ifname, vipPrefixes(cfg), log); err != nil {
 			errs = append(errs, err)
 		}
 	}

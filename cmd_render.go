@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/ipfailover/ipfailover/env"
 	"github.com/ipfailover/ipfailover/hostnet"
@@ -44,7 +46,9 @@ func cmdRender(args []string, stdout, stderr io.Writer, log *slog.Logger) int {
 	if err != nil {
 		return reportError(stderr, err)
 	}
-	out, err := renderConfig(cfg, host, "")
+	// The same FIFO wiring as run: the notify script is then run by the
+	// agent, not by keepalived, so the config is exactly what run writes.
+	out, err := renderConfig(cfg, host, filepath.Join(runDir(cfg), fifoName))
 	if err != nil {
 		return reportError(stderr, err)
 	}
@@ -103,13 +107,11 @@ func loadTemplate(cfg env.Config) (*render.Template, error) {
 }
 
 // hostFacts finds the interface and its addresses, preferring what the
-// caller gave (render's flags), then the configuration, then the host.
+// caller gave (render's flags), then the configuration, then the host. run
+// uses the same addresses once the interface is up (see waitForHost), so
+// render prints what run writes.
 func hostFacts(cfg env.Config, ifname string, addrs []netip.Addr, log *slog.Logger) (render.Host, error) {
-	name, err := resolveInterface(cfg, ifname, log)
-	if err != nil {
-		return render.Host{}, err
-	}
-	h := render.Host{Interface: name}
+	h := render.Host{Interface: ifname}
 	for _, a := range addrs {
 		if a.Is4() {
 			h.Addr4 = a
@@ -117,13 +119,47 @@ func hostFacts(cfg env.Config, ifname string, addrs []netip.Addr, log *slog.Logg
 			h.Addr6 = a
 		}
 	}
+	if ifname != "" && len(addrs) > 0 {
+		// Off-node rendering: the flags are the host facts.
+		var problems []env.Problem
+		for _, v := range cfg.VIPs {
+			if slices.Contains(addrs, v.Addr()) {
+				problems = append(problems, env.Problem{Variable: "OPENSHIFT_HA_VIRTUAL_IPS", Value: v.Addr().String(),
+					Reason: "is this node's address (--address); a VIP must be an address that no node holds"})
+			}
+		}
+		if len(problems) > 0 {
+			return h, &env.InvalidError{Problems: problems}
+		}
+		return h, nil
+	}
+	n, err := hostnet.New()
+	if err != nil {
+		return h, err
+	}
+	defer n.Close()
+	if h.Interface, err = resolveInterface(n, cfg, ifname, log); err != nil {
+		return h, err
+	}
+	if err := checkVIPConflicts(n, h.Interface, cfg); err != nil {
+		return h, err
+	}
 	if len(addrs) > 0 {
 		return h, nil
 	}
+	return nodeAddresses(n, cfg, h)
+}
+
+// nodeAddresses fills h's addresses from the interface: one of every
+// family the VIPs need (an error when missing), and the IPv4 address in any
+// case when there is one, because the default check targets it (as the
+// original image always did).
+func nodeAddresses(n *hostnet.Net, cfg env.Config, h render.Host) (render.Host, error) {
+	vips := vipPrefixes(cfg)
 	for _, f := range cfg.Families() {
-		a, err := hostnet.PrimaryAddress(h.Interface, int(f))
+		a, err := n.NodeAddress(h.Interface, int(f), vips)
 		if err != nil {
-			return h, fmt.Errorf("interface %s: %w", h.Interface, err)
+			return h, err
 		}
 		if f == env.IPv4 {
 			h.Addr4 = a
@@ -131,23 +167,32 @@ func hostFacts(cfg env.Config, ifname string, addrs []netip.Addr, log *slog.Logg
 			h.Addr6 = a
 		}
 	}
+	if !h.Addr4.IsValid() {
+		if a, err := n.NodeAddress(h.Interface, int(env.IPv4), vips); err == nil {
+			h.Addr4 = a
+		}
+	}
 	return h, nil
 }
 
 // resolveInterface picks the interface: the flag, else
-// OPENSHIFT_HA_NETWORK_INTERFACE, else the default route's, and logs why.
-func resolveInterface(cfg env.Config, ifname string, log *slog.Logger) (string, error) {
-	switch {
-	case ifname != "":
-		return ifname, nil
-	case cfg.Interface != "":
-		log.Info("using interface from OPENSHIFT_HA_NETWORK_INTERFACE", "interface", cfg.Interface)
-		return cfg.Interface, nil
+// OPENSHIFT_HA_NETWORK_INTERFACE, else the interface whose connected subnet
+// holds the first group's VIPs, else the default route's (any routing
+// table), and logs which and why.
+func resolveInterface(n *hostnet.Net, cfg env.Config, flagIf string, log *slog.Logger) (string, error) {
+	var first []netip.Prefix
+	if len(cfg.Groups) > 0 {
+		for _, v := range cfg.Groups[0].VIPs {
+			first = append(first, v.Prefix)
+		}
 	}
-	name, err := hostnet.DefaultRouteInterface("/proc")
+	name, why, err := n.ChooseInterface(cmp.Or(flagIf, cfg.Interface), first)
 	if err != nil {
-		return "", fmt.Errorf("OPENSHIFT_HA_NETWORK_INTERFACE is unset and the default route's interface is unknown: %w", err)
+		return "", err
 	}
-	log.Info("using the default route's interface (OPENSHIFT_HA_NETWORK_INTERFACE is unset)", "interface", name)
+	if flagIf != "" {
+		why = "set by the --interface flag"
+	}
+	log.Info("interface chosen", "interface", name, "why", why)
 	return name, nil
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -20,6 +18,7 @@ import (
 	"github.com/ipfailover/ipfailover/iptables"
 	"github.com/ipfailover/ipfailover/render"
 	"github.com/ipfailover/ipfailover/supervisor"
+	"github.com/ipfailover/ipfailover/vrrpstate"
 )
 
 const (
@@ -49,7 +48,7 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	if code != exitOK {
 		return code
 	}
-	if err := checkRunFiles(cfg); err != nil {
+	if err := checkRunFiles(cfg, log); err != nil {
 		return reportError(stderr, err)
 	}
 	keepalived, err := exec.LookPath("keepalived")
@@ -72,7 +71,28 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 		}
 	}()
 
-	host, err := waitForHost(ctx, cfg, log)
+	// Files the agent will write: refuse before anything changes.
+	if err := supervisor.CheckConfigPath(cfg.KeepalivedConfig); err != nil {
+		return reportError(stderr, err)
+	}
+	runDir := runDir(cfg)
+	if err := supervisor.PrepareRunDir(runDir); err != nil {
+		return reportError(stderr, err)
+	}
+	// One agent per configuration per node: a second one would remove the
+	// first one's VIPs as stale before failing on the busy port.
+	unlock, err := supervisor.Lock(runDir + ".lock")
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	defer unlock()
+
+	n, err := hostnet.New()
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	defer n.Close()
+	host, err := waitForHost(ctx, n, cfg, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("stopped while waiting for the interface")
@@ -81,8 +101,10 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 		return reportError(stderr, err)
 	}
 	log.Info("node facts", "interface", host.Interface, "ipv4", host.Addr4, "ipv6", host.Addr6)
+	if err := checkVIPConflicts(n, host.Interface, cfg); err != nil {
+		return reportError(stderr, err)
+	}
 
-	runDir := runDir(cfg)
 	fifo := filepath.Join(runDir, fifoName)
 	renderFn := func(context.Context) ([]byte, error) { return renderConfig(cfg, host, fifo) }
 	data, err := renderData(cfg, host, fifo)
@@ -93,7 +115,11 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	if err != nil {
 		return reportError(stderr, err)
 	}
-	if err := preflightCheck(ctx, keepalived, conf); err != nil {
+	if err := supervisor.CheckConfig(ctx, keepalived, conf, checkTimeout); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped during the pre-flight check; nothing on the host was changed")
+			return exitOK
+		}
 		return reportError(stderr, err)
 	}
 	rules := multicastRules(cfg)
@@ -101,14 +127,18 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	if err != nil {
 		return reportError(stderr, err)
 	}
+	if ctx.Err() != nil {
+		log.Info("stopped before any change to the host")
+		return exitOK
+	}
 
 	// From here on the host is changed.
-	runner := hostnet.ExecRunner{}
-	release := func(ctx context.Context) error {
-		_, err := hostnet.RemoveAddresses(ctx, runner, host.Interface, vipPrefixes(cfg), log)
+	vips := vipPrefixes(cfg)
+	release := func(context.Context) error {
+		_, err := n.RemoveAddresses(host.Interface, vips, log)
 		return err
 	}
-	if removed, err := hostnet.RemoveAddresses(ctx, runner, host.Interface, vipPrefixes(cfg), log); err != nil {
+	if removed, err := n.RemoveAddresses(host.Interface, vips, log); err != nil {
 		return reportError(stderr, fmt.Errorf("remove stale VIPs: %w", err))
 	} else if len(removed) > 0 {
 		log.Warn("removed VIPs left by a previous run: this node starts as BACKUP and holds none legitimately", "count", len(removed))
@@ -127,9 +157,16 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 	// its result is on disk before keepalived reads it.
 	obs, err := startObservability(ctx, cfg, host, data, runDir, log)
 	if err != nil {
+		_ = release(context.Background())
 		return reportError(stderr, err)
 	}
 	defer obs.Close()
+	// The rule is kept in place: someone deleting it (or an INPUT policy
+	// of DROP after a firewall reload) would split every VIP.
+	for i, r := range rules {
+		k := &iptables.Keeper{Table: tables[i], Rule: r, Log: log, OnRestore: obs.ruleRestored}
+		go k.Run(ctx)
+	}
 
 	err = supervisor.Run(ctx, supervisor.Options{
 		Logger:      log,
@@ -140,7 +177,11 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 		OnEvent:     obs.OnEvent,
 		Render:      renderFn,
 		ReleaseVIPs: release,
-		WatchPaths:  []string{cfg.CheckScript, cfg.NotifyScript, cfg.KeepalivedTemplate},
+		WatchPaths:  []string{env.ScriptProgram(cfg.CheckScript), env.ScriptProgram(cfg.NotifyScript), cfg.KeepalivedTemplate},
+		// A stopped or hung keepalived keeps its VIPs while a peer takes
+		// them too: replace it within one master-down interval.
+		HangTimeout: 3*cfg.AdvertInterval + time.Second,
+		Liveness:    obs.Liveness,
 	}, hup)
 	if err != nil {
 		return reportError(stderr, err)
@@ -150,22 +191,22 @@ func cmdRun(args []string, stderr io.Writer, log *slog.Logger) int {
 }
 
 // checkRunFiles checks on the node what render cannot check off-node: the
-// scripts exist and are executable, and the template is readable.
-func checkRunFiles(cfg env.Config) error {
+// template is readable. A missing or non-executable script is not fatal:
+// keepalived disabled such a script for the original image and kept
+// serving, so the agent logs it, reports it (/readyz, /status, metrics) and
+// skips it until it appears.
+func checkRunFiles(cfg env.Config, log *slog.Logger) error {
 	var problems []env.Problem
-	for _, s := range []struct{ name, path string }{
+	for _, s := range []struct{ name, line string }{
 		{"OPENSHIFT_HA_CHECK_SCRIPT", cfg.CheckScript},
 		{"OPENSHIFT_HA_NOTIFY_SCRIPT", cfg.NotifyScript},
 	} {
-		if s.path == "" {
+		if s.line == "" {
 			continue
 		}
-		st, err := os.Stat(s.path)
-		switch {
-		case err != nil:
-			problems = append(problems, env.Problem{Variable: s.name, Value: s.path, Reason: fmt.Sprintf("cannot be used: %v; it must be an existing executable file in the pod", errors.Unwrap(err))})
-		case !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0:
-			problems = append(problems, env.Problem{Variable: s.name, Value: s.path, Reason: fmt.Sprintf("is not an executable file (mode %v); mount it with defaultMode 0755", st.Mode())})
+		if p := vrrpstate.ProgramProblem(env.ScriptProgram(s.line)); p != "" {
+			log.Error("script cannot be run: it is skipped (the VIPs are served without it, as the original image's keepalived did) until it appears",
+				"variable", s.name, "script", s.line, "problem", p)
 		}
 	}
 	if cfg.KeepalivedTemplate != "" {
@@ -181,8 +222,8 @@ func checkRunFiles(cfg env.Config) error {
 
 // waitForHost resolves the interface and waits, bounded and logged, until it
 // is up with an address of every family the VIPs need.
-func waitForHost(ctx context.Context, cfg env.Config, log *slog.Logger) (render.Host, error) {
-	name, err := resolveInterface(cfg, "", log)
+func waitForHost(ctx context.Context, n *hostnet.Net, cfg env.Config, log *slog.Logger) (render.Host, error) {
+	name, err := resolveInterface(n, cfg, "", log)
 	if err != nil {
 		return render.Host{}, err
 	}
@@ -190,75 +231,28 @@ func waitForHost(ctx context.Context, cfg env.Config, log *slog.Logger) (render.
 	wctx, cancel := context.WithTimeout(ctx, interfaceWait)
 	defer cancel()
 	for _, f := range cfg.Families() {
-		if _, err := hostnet.WaitForInterface(wctx, h.Interface, int(f), 0, log); err != nil {
+		if _, err := n.WaitForInterface(wctx, h.Interface, int(f), vipPrefixes(cfg), 0, log); err != nil {
 			return h, fmt.Errorf("waiting for interface %s: %w", h.Interface, err)
 		}
-		a, err := nodeAddress(h.Interface, f, cfg.VIPs)
-		if err != nil {
-			return h, err
-		}
-		if f == env.IPv4 {
-			h.Addr4 = a
-		} else {
-			h.Addr6 = a
-		}
 	}
-	return h, nil
+	return nodeAddresses(n, cfg, h)
 }
 
-// nodeAddress is the interface's first global address of family f that is
-// not one of the VIPs: a VIP left on the interface by a crashed run must
-// never be mistaken for the node's own address.
-func nodeAddress(ifname string, f env.Family, vips []env.VIP) (netip.Addr, error) {
-	ifi, err := net.InterfaceByName(ifname)
+// checkVIPConflicts refuses VIPs that are already addresses of this node
+// (other than leftovers of ours on the interface): stale-VIP removal would
+// otherwise delete the node's own address, and its subnet route with it.
+func checkVIPConflicts(n *hostnet.Net, ifname string, cfg env.Config) error {
+	conflicts, err := n.AddressConflicts(ifname, vipPrefixes(cfg))
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("interface %s: %w", ifname, err)
+		return err
 	}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", ifname, err)
+	var problems []env.Problem
+	for _, a := range conflicts {
+		problems = append(problems, env.Problem{Variable: "OPENSHIFT_HA_VIRTUAL_IPS", Value: a.String(),
+			Reason: "is already an address of this node; a VIP must be an address that no node holds"})
 	}
-	isVIP := map[netip.Addr]bool{}
-	for _, v := range vips {
-		isVIP[v.Addr()] = true
-	}
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
-		if env.FamilyOf(ip) == f && ip.IsGlobalUnicast() && !isVIP[ip] {
-			return ip, nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("interface %s has no %s address other than the VIPs", ifname, f)
-}
-
-// preflightCheck runs `keepalived -t` on the rendered config before anything
-// on the host changes, so a config keepalived rejects fails the start cleanly.
-func preflightCheck(ctx context.Context, keepalived string, conf []byte) error {
-	f, err := os.CreateTemp("", "ipfailover-preflight-*.conf")
-	if err != nil {
-		return fmt.Errorf("pre-flight config check: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(conf); err != nil {
-		f.Close()
-		return fmt.Errorf("pre-flight config check: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("pre-flight config check: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, keepalived, "-t", "-e", "-f", f.Name()).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("keepalived rejected the rendered configuration (%v):\n%s", err, out)
+	if len(problems) > 0 {
+		return &env.InvalidError{Problems: problems}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 
 	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/supervisor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -104,5 +105,13 @@ func reportError(stderr io.Writer, err error) int {
 		return exitInvalid
 	}
 	fmt.Fprintln(stderr, "ipfailover:", err)
+	// Settings that name a file the agent must not touch, or a second
+	// agent for the same configuration: a configuration problem, exit 2.
+	var foreign *supervisor.ForeignFileError
+	var runDir *supervisor.RunDirError
+	var locked *supervisor.LockedError
+	if errors.As(err, &foreign) || errors.As(err, &runDir) || errors.As(err, &locked) {
+		return exitInvalid
+	}
 	return exitFailure
 }

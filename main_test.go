@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/ipfailover/ipfailover/env"
 )
 
 func TestRenderCommand(t *testing.T) {
@@ -96,15 +100,25 @@ func TestRunRejectsInvalidEnvironmentBeforeTouchingAnything(t *testing.T) {
 	}
 }
 
-func TestRunChecksScriptsOnTheNode(t *testing.T) {
-	t.Setenv("OPENSHIFT_HA_VIRTUAL_IPS", "192.0.2.1")
-	t.Setenv("OPENSHIFT_HA_CHECK_SCRIPT", "/nonexistent/check.sh")
-	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"run"}, &stdout, &stderr); code != exitInvalid {
-		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitInvalid, stderr.String())
+// TestMissingScriptsAreNotFatal: keepalived disabled a missing script for
+// the original image and kept serving, so the agent only logs it (naming the
+// variable and path) instead of refusing to start.
+func TestMissingScriptsAreNotFatal(t *testing.T) {
+	cfg := env.Config{CheckScript: "/nonexistent/check.sh --strict", NotifyScript: "/nonexistent/notify.sh"}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if err := checkRunFiles(cfg, log); err != nil {
+		t.Fatalf("checkRunFiles: %v", err)
 	}
-	if !strings.Contains(stderr.String(), `OPENSHIFT_HA_CHECK_SCRIPT="/nonexistent/check.sh"`) {
-		t.Errorf("stderr:\n%s", stderr.String())
+	for _, want := range []string{"OPENSHIFT_HA_CHECK_SCRIPT", "/nonexistent/check.sh", "OPENSHIFT_HA_NOTIFY_SCRIPT", "level=ERROR"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	cfg = env.Config{KeepalivedTemplate: "/nonexistent/template"}
+	var inv *env.InvalidError
+	if err := checkRunFiles(cfg, log); !errors.As(err, &inv) {
+		t.Errorf("unreadable template: %v, want *env.InvalidError", err)
 	}
 }
 

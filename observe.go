@@ -135,12 +135,13 @@ func startObservability(ctx context.Context, cfg env.Config, host render.Host, d
 	facts := vrrpstate.Facts{InterfaceUp: interfaceUp}
 	if data.Check != nil {
 		o.checker = &vrrpstate.Checker{
-			Command:   data.Check.Command,
-			Interval:  time.Duration(data.Check.Interval) * time.Second,
-			Timeout:   time.Duration(data.Check.Timeout) * time.Second,
-			KillGrace: time.Second,
-			Log:       o.log.With("check", data.Check.Name),
-			Done:      o.checkDone,
+			Command:     checkCommand(data.Check.Command),
+			SkipMissing: cfg.CheckScript != "",
+			Interval:    time.Duration(data.Check.Interval) * time.Second,
+			Timeout:     time.Duration(data.Check.Timeout) * time.Second,
+			KillGrace:   time.Second,
+			Log:         o.log.With("check", data.Check.Name),
+			Done:        o.checkDone,
 		}
 		facts.CheckFailing = o.checker.Failing
 	}
@@ -148,7 +149,7 @@ func startObservability(ctx context.Context, cfg env.Config, host render.Host, d
 	if cfg.NotifyScript != "" {
 		o.notifier = &vrrpstate.Notifier{
 			Script: cfg.NotifyScript, Timeout: notifyTimeout, KillGrace: notifyKillGrace,
-			Log: o.log.With("notify", cfg.NotifyScript),
+			Log: o.log.With("notify", cfg.NotifyScript), SkipMissing: true,
 		}
 	}
 	if sig, err := jsonSignal(ctx); err != nil {
@@ -163,6 +164,9 @@ func startObservability(ctx context.Context, cfg env.Config, host render.Host, d
 		o.server = metrics.New(metrics.Options{Addr: cfg.MetricsAddress, Source: o.Status, Log: o.log})
 		if err := o.server.Start(); err != nil {
 			return nil, err
+		}
+		for _, r := range o.rules {
+			o.server.TrackRule(r.Chain, r.Family())
 		}
 	}
 
@@ -193,6 +197,46 @@ func startObservability(ctx context.Context, cfg env.Config, host render.Host, d
 		o.goRun(func() { o.pollRules(rctx) })
 	}
 	return o, nil
+}
+
+// checkCommand is the command line the agent runs for the rendered check:
+// the default TCP check names the program render.CheckProgram, which is
+// this binary wherever it is installed.
+func checkCommand(rendered string) string {
+	prog, rest, _ := strings.Cut(rendered, " ")
+	if prog != render.CheckProgram {
+		return rendered
+	}
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	return self + " " + rest
+}
+
+// ruleRestored counts a multicast rule the Keeper put back and has the
+// rule state read again at once.
+func (o *observer) ruleRestored(r iptables.Rule) {
+	if o.server != nil {
+		o.server.ObserveRuleRestored(r.Chain, r.Family())
+	}
+	select {
+	case o.rulesKick <- struct{}{}:
+	default:
+	}
+}
+
+// Liveness is the supervisor's hang check beyond its own /proc check: a
+// keepalived that stopped answering the JSON state dump is hung.
+func (o *observer) Liveness() (bool, string) {
+	o.mu.Lock()
+	pid, readyAt := o.pid, o.readyAt
+	o.mu.Unlock()
+	if pid == 0 {
+		return true, ""
+	}
+	p := o.keepalivedProblem(pid, readyAt, time.Now())
+	return p == "", p
 }
 
 func (o *observer) goRun(f func()) {
@@ -459,6 +503,25 @@ func (o *observer) Status() metrics.Status {
 		s.ReadyProblem = s.Keepalived.Problem
 	default:
 		s.Ready = true
+	}
+
+	if o.cfg.CheckScript != "" {
+		sc := metrics.Script{Variable: "OPENSHIFT_HA_CHECK_SCRIPT", Command: o.cfg.CheckScript}
+		if o.checker != nil {
+			sc.Problem = o.checker.Unavailable()
+		}
+		s.Scripts = append(s.Scripts, sc)
+	}
+	if o.notifier != nil {
+		s.Scripts = append(s.Scripts, metrics.Script{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: o.cfg.NotifyScript, Problem: o.notifier.Unavailable()})
+	}
+	for _, sc := range s.Scripts {
+		if sc.Problem != "" && s.Ready {
+			// The VIPs are served (as the original did), but a rollout
+			// should pause on a configuration that cannot work as meant.
+			s.Ready = false
+			s.ReadyProblem = sc.Variable + " cannot be run (" + sc.Problem + "); it is skipped until it appears"
+		}
 	}
 
 	if o.checker != nil {

@@ -474,8 +474,8 @@ func (l *loader) chain() string {
 }
 
 func checkChain(s string) string {
-	const accepted = "must be an iptables chain name: 1 to 28 letters, digits, '_', '.' or '-'"
-	if len(s) > maxChainLen {
+	const accepted = "must be an iptables chain name: 1 to 28 letters, digits, '_', '.' or '-', not starting with '-'"
+	if len(s) > maxChainLen || strings.HasPrefix(s, "-") {
 		return accepted
 	}
 	for i := 0; i < len(s); i++ {

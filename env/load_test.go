@@ -216,6 +216,8 @@ func TestLoadRejected(t *testing.T) {
 		{"OPENSHIFT_HA_CONFIG_NAME=a!b", "OPENSHIFT_HA_CONFIG_NAME", "a!b", "'!'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=my\tconfig", "OPENSHIFT_HA_CONFIG_NAME", "my\tconfig", "printable"},
 		{"OPENSHIFT_HA_CONFIG_NAME= lead", "OPENSHIFT_HA_CONFIG_NAME", " lead", "begin or end"},
+		{"OPENSHIFT_HA_CONFIG_NAME=it's", "OPENSHIFT_HA_CONFIG_NAME", "it's", "quotes"},
+		{"OPENSHIFT_HA_IPTABLES_CHAIN=-F", "OPENSHIFT_HA_IPTABLES_CHAIN", "-F", "not starting with '-'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a${_RANDOM}", "OPENSHIFT_HA_CONFIG_NAME", "a${_RANDOM}", "'$'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a\\b", "OPENSHIFT_HA_CONFIG_NAME", "a\\b", "backslash"},
 		{"OPENSHIFT_HA_CONFIG_NAME=---", "OPENSHIFT_HA_CONFIG_NAME", "---", "letter or digit"},

@@ -53,6 +53,11 @@ func checkConfigName(s string) string {
 	if strings.TrimSpace(s) != s {
 		return "must not begin or end with a space"
 	}
+	// It is also the iptables rule comment, passed to iptables as one
+	// argument: a quote there makes iptables-nft reject the rule.
+	if strings.ContainsAny(s, "'`") {
+		return "must not contain quotes (' or `): the name is also the iptables rule comment"
+	}
 	// router_id and instance names keep only letters, digits, '-' and '_'
 	// of the name; something must be left.
 	if !strings.ContainsFunc(s, func(r rune) bool {

@@ -29,6 +29,7 @@ type descs struct {
 	rxErrors                                               *prometheus.Desc
 	checkUp, checkTimeouts                                 *prometheus.Desc
 	kaUp, kaRestarts, reloads, hashInfo, ruleUp, buildInfo *prometheus.Desc
+	scriptUsable                                           *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -74,6 +75,8 @@ func newDescs() descs {
 			"Always 1; the hash label is the sha256 prefix of the installed keepalived.conf, to compare nodes.", "hash"),
 		ruleUp: desc("ipfailover_multicast_rule_present",
 			"1 if the VRRP multicast accept rule is in place at the top of its chain.", "chain", "family"),
+		scriptUsable: desc("ipfailover_script_usable",
+			"1 if the configured user script's program exists and is executable; 0 while it cannot be run and is skipped.", "variable"),
 		buildInfo: desc("ipfailover_build_info",
 			"Always 1; labels carry the agent's version and Go version.", "version", "goversion"),
 	}
@@ -90,7 +93,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.d.state, c.d.transitions, c.d.priority, c.d.lastTransition, c.d.rxLower,
 		c.d.vipPresent, c.d.vipMaster, c.d.advertsRcvd, c.d.advertsSent, c.d.prioZeroRcvd,
 		c.d.prioZeroSent, c.d.rxErrors, c.d.checkUp, c.d.checkTimeouts, c.d.kaUp,
-		c.d.kaRestarts, c.d.reloads, c.d.hashInfo, c.d.ruleUp, c.d.buildInfo,
+		c.d.kaRestarts, c.d.reloads, c.d.hashInfo, c.d.ruleUp, c.d.buildInfo, c.d.scriptUsable,
 	} {
 		ch <- d
 	}
@@ -157,6 +160,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range s.MulticastRules {
 		gauge(c.d.ruleUp, b2f(r.Present), r.Chain, r.Family)
+	}
+	for _, sc := range s.Scripts {
+		gauge(c.d.scriptUsable, b2f(sc.Problem == ""), sc.Variable)
 	}
 	gauge(c.d.buildInfo, 1, s.Version, runtime.Version())
 }

@@ -27,6 +27,17 @@ type Status struct {
 	Check          *Check     `json:"check,omitempty"`
 	MulticastRules []Rule     `json:"multicast_rules"`
 	Instances      []Instance `json:"instances"`
+	// Scripts are the user's check and notify scripts, with why they
+	// cannot be run when they cannot (they are skipped meanwhile, as
+	// keepalived skipped them for the original image).
+	Scripts []Script `json:"scripts,omitempty"`
+}
+
+// Script is one configured user script.
+type Script struct {
+	Variable string `json:"variable"` // OPENSHIFT_HA_CHECK_SCRIPT or OPENSHIFT_HA_NOTIFY_SCRIPT
+	Command  string `json:"command"`
+	Problem  string `json:"problem,omitempty"` // "" when it can be run
 }
 
 // Keepalived is the supervised process.

@@ -2,6 +2,7 @@ package vrrpstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,9 +24,38 @@ type Checker struct {
 	Exec      Runner // nil: RunCommand
 	// Done, if set, is called after every run.
 	Done func(Result)
+	// SkipMissing disables the check while its program (the first word of
+	// Command) is missing or not executable, the way keepalived disabled a
+	// missing script for the original image: such a run counts as passing,
+	// Unavailable says why, and the program is used as soon as it appears
+	// (a ConfigMap may be mounted late or replaced).
+	SkipMissing bool
 
-	mu   sync.Mutex
-	last *Result
+	mu          sync.Mutex
+	last        *Result
+	unavailable string
+}
+
+// ProgramProblem says why path cannot be run as a script, or "" when it
+// can: it must be an existing regular file with an execute bit.
+func ProgramProblem(path string) string {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s cannot be used: %v", path, errors.Unwrap(err))
+	case !st.Mode().IsRegular():
+		return fmt.Sprintf("%s is not a regular file (mode %v)", path, st.Mode())
+	case st.Mode().Perm()&0o111 == 0:
+		return fmt.Sprintf("%s is not executable (mode %v); mount it with defaultMode 0755", path, st.Mode().Perm())
+	}
+	return ""
+}
+
+// Unavailable is why the check is disabled right now, or "".
+func (c *Checker) Unavailable() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unavailable
 }
 
 // Run runs the check every Interval until ctx is done, the first run at once.
@@ -54,7 +84,29 @@ func (c *Checker) Check(ctx context.Context) (Result, bool) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := run(ctx, Command{Argv: strings.Fields(c.Command), Timeout: c.Timeout, KillGrace: c.KillGrace})
+	argv := strings.Fields(c.Command)
+	if c.SkipMissing && len(argv) > 0 {
+		problem := ProgramProblem(argv[0])
+		c.mu.Lock()
+		prev := c.unavailable
+		c.unavailable = problem
+		c.mu.Unlock()
+		switch {
+		case problem != "" && problem != prev:
+			log.Error("health check disabled: its program cannot be run; the VIPs are served without it, as keepalived did for the original image, until it appears",
+				"command", c.Command, "problem", problem)
+		case problem == "" && prev != "":
+			log.Info("health check program is available again: checking", "command", c.Command)
+		}
+		if problem != "" {
+			r := Result{Start: time.Now()}
+			if c.Done != nil {
+				c.Done(r)
+			}
+			return r, true
+		}
+	}
+	r := run(ctx, Command{Argv: argv, Timeout: c.Timeout, KillGrace: c.KillGrace})
 	if ctx.Err() != nil {
 		return r, false
 	}

@@ -31,12 +31,45 @@ type Notifier struct {
 	Exec      Runner // nil: RunCommand
 	// Done, if set, is called after every call (tests, metrics).
 	Done func(Line, Result)
+	// SkipMissing skips calls while the script's program is missing or not
+	// executable, as keepalived did for the original image (logged, and
+	// reported by Unavailable), and calls it again once it appears.
+	SkipMissing bool
 
 	mu      sync.Mutex
 	queue   []Line
 	wake    chan struct{}
 	idle    chan struct{} // closed while the queue is empty and nothing runs
 	running bool
+	// unavailable is why the last call was skipped, or "".
+	unavailable string
+}
+
+// Unavailable is why calls are being skipped, or "".
+func (n *Notifier) Unavailable() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.unavailable
+}
+
+// skip checks the program before a call; it reports whether to skip.
+func (n *Notifier) skip(argv0 string, l Line) bool {
+	if !n.SkipMissing {
+		return false
+	}
+	problem := ProgramProblem(argv0)
+	n.mu.Lock()
+	prev := n.unavailable
+	n.unavailable = problem
+	n.mu.Unlock()
+	switch {
+	case problem != "" && problem != prev:
+		n.log().Error("notify script cannot be run: state changes are not reported to it until it appears (keepalived skipped it for the original image too)",
+			"script", n.Script, "problem", problem, "name", l.Name, "state", l.Word)
+	case problem == "" && prev != "":
+		n.log().Info("notify script is available again", "script", n.Script)
+	}
+	return problem != ""
 }
 
 func (n *Notifier) init() {
@@ -107,6 +140,9 @@ func (n *Notifier) Run(ctx context.Context) {
 		n.mu.Unlock()
 
 		argv := append(strings.Fields(n.Script), string(l.Scope), l.Name, string(l.Word), strconv.Itoa(l.Priority))
+		if n.skip(argv[0], l) {
+			continue
+		}
 		r := run(ctx, Command{Argv: argv, Timeout: n.Timeout, KillGrace: n.KillGrace})
 		attrs := []any{"script", n.Script, "scope", l.Scope, "name", l.Name, "state", l.Word, "priority", l.Priority,
 			"result", r.Describe(), "duration", r.Duration.Round(time.Millisecond)}
