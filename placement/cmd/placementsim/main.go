@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ipfailover/ipfailover/placement"
+	"github.com/ipfailover/ipfailover/placement/internal/sim"
 )
 
 func main() {
@@ -21,9 +21,9 @@ func main() {
 		os.Exit(2)
 	}
 
-	results := placement.Simulate(placement.DefaultCases(), *runs, *seed)
+	results := sim.Simulate(sim.DefaultCases(), *runs, *seed)
 	fmt.Printf("Node addresses: %d sets of distinct random IPv4 addresses in 192.0.2.1-192.0.2.254 per case, "+
 		"seed %d; OPENSHIFT_HA_REPLICA_COUNT = N. \"ours\" and \"orig\" are multicast mode (node set unknown); "+
 		"\"unicast\" is ours with the node set known. Load = groups a node masters.\n\n", *runs, *seed)
-	fmt.Print(placement.Table(results))
+	fmt.Print(sim.Table(results))
 }

@@ -1,4 +1,4 @@
-package placement
+package sim
 
 import (
 	"math/rand/v2"

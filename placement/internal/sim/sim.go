@@ -1,4 +1,10 @@
-package placement
+// Package sim measures the placement package's priority scheme: it elects a
+// master for every VIP group over many random node sets and compares the
+// loads with those of the original bash image's algorithm (Original). It
+// exists for the README's table (placement/cmd/placementsim) and the tests
+// that keep the scheme at least as good as the original; the agent never
+// runs it.
+package sim
 
 import (
 	"fmt"
@@ -6,6 +12,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/ipfailover/ipfailover/placement"
 )
 
 // Case is one simulated configuration: Nodes nodes sharing Groups VRRP groups.
@@ -47,19 +55,19 @@ func Simulate(cases []Case, runs int, seed int64) []Result {
 	results := make([]Result, 0, len(cases))
 	for _, c := range cases {
 		if c.Nodes < 1 || c.Nodes > 254 {
-			panic(fmt.Sprintf("placement.Simulate: %d nodes do not fit in one /24 (accepted: 1..254)", c.Nodes))
+			panic(fmt.Sprintf("sim.Simulate: %d nodes do not fit in one /24 (accepted: 1..254)", c.Nodes))
 		}
 		var ours, orig, uni []runStats
 		for range runs {
 			addrs := randomNodes(rng, c.Nodes)
 			ours = append(ours, measure(addrs, c.Groups, func(a netip.Addr) []int {
-				return Priorities(a, nil, c.Groups, c.Nodes)
+				return placement.Priorities(a, nil, c.Groups, c.Nodes)
 			}))
 			orig = append(orig, measure(addrs, c.Groups, func(a netip.Addr) []int {
 				return Original(a, c.Groups, c.Nodes, rng)
 			}))
 			uni = append(uni, measure(addrs, c.Groups, func(a netip.Addr) []int {
-				return Priorities(a, addrs, c.Groups, c.Nodes)
+				return placement.Priorities(a, addrs, c.Groups, c.Nodes)
 			}))
 		}
 		r := Result{
