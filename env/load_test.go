@@ -1,7 +1,6 @@
 package env
 
 import (
-	"bytes"
 	"errors"
 	"net/netip"
 	"os"
@@ -472,18 +471,6 @@ func TestLoadEnvironParsing(t *testing.T) {
 	}
 }
 
-func TestFromOS(t *testing.T) {
-	t.Setenv("OPENSHIFT_HA_VIRTUAL_IPS", "198.51.100.7")
-	t.Setenv("OPENSHIFT_HA_IPTABLES_CHAIN", "")
-	c, _, err := FromOS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.VIPs[0].String() != "198.51.100.7/32" || c.IPTablesChain != "" {
-		t.Errorf("got %+v", c)
-	}
-}
-
 // TestLookupMatchesEnvconfig checks that Load's own lookup honours the
 // envconfig tags exactly as envconfig.Process does for set, non-empty and
 // unset variables (they differ only for empty values, on purpose).
@@ -515,21 +502,6 @@ func TestLookupMatchesEnvconfig(t *testing.T) {
 	lookup(&viaLookup, vars)
 	if !reflect.DeepEqual(viaEnvconfig, viaLookup) {
 		t.Errorf("envconfig: %+v\nlookup:    %+v", viaEnvconfig, viaLookup)
-	}
-}
-
-func TestUsage(t *testing.T) {
-	var b bytes.Buffer
-	if err := Usage(&b); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range KnownVariables() {
-		if !strings.Contains(b.String(), name) {
-			t.Errorf("usage lacks %s", name)
-		}
-	}
-	if !strings.Contains(b.String(), "preempt_delay 300") {
-		t.Errorf("usage lacks defaults:\n%s", b.String())
 	}
 }
 
