@@ -1,7 +1,8 @@
 // Package render owns the second step of the flow: it turns a validated
-// env.Config plus the facts of one host (interface, addresses) into the data
-// the keepalived.conf template is executed over, and executes that template.
-// It changes nothing on the host.
+// env.Config plus the facts of one host (interface, addresses) into a Plan
+// (the typed VRRP instances, health check and notify wiring of this node),
+// derives from it the data the keepalived.conf template is executed over,
+// and executes that template. It changes nothing on the host.
 package render
 
 import (
@@ -104,57 +105,76 @@ type Instance struct {
 // longer is truncated with a config error, so only this prefix is rendered.
 const authPassLen = 8
 
-// NewData builds the template data for cfg on host h. An error of type
+// Plan is what one node runs for a configuration: its VRRP instances with
+// typed addresses, the health check and the notify wiring. The template data
+// (Data) and the agent's runtime view of the instances are both built from
+// it, so they cannot disagree and nothing is parsed back from the strings
+// the template gets.
+type Plan struct {
+	Config  env.Config
+	Host    Host
+	Options Options
+	// Check is the health check the agent runs; nil when there is none.
+	Check *Check
+	// NotifyScript is the script keepalived runs itself on state changes:
+	// OPENSHIFT_HA_NOTIFY_SCRIPT without a FIFO, "" with one (the agent
+	// runs it from the FIFO's events).
+	NotifyScript string
+	Instances    []PlanInstance
+}
+
+// PlanInstance is one vrrp_instance: one VIP group of one address family.
+type PlanInstance struct {
+	Name     string
+	VRID     int
+	Family   env.Family
+	Priority int // 1..254, from package placement
+	Version  int // VRRP version, 2 or 3
+	VIPs     []netip.Prefix
+	// MulticastSource is mcast_src_ip; invalid when unset.
+	MulticastSource netip.Addr
+	// UnicastSource is unicast_src_ip; invalid for multicast.
+	UnicastSource netip.Addr
+	// UnicastPeers are the other nodes' addresses (never this node's own).
+	UnicastPeers []netip.Addr
+}
+
+// NewData builds the template data for cfg on host h; see NewPlan.
+func NewData(cfg env.Config, h Host, o Options) (Data, error) {
+	p, err := NewPlan(cfg, h, o)
+	if err != nil {
+		return Data{}, err
+	}
+	return p.Data(), nil
+}
+
+// NewPlan decides what cfg means on host h. An error of type
 // *env.InvalidError means the combination of configuration and host is
 // invalid (exit code 2), for example unicast with no peer left once this
 // node's own addresses are removed.
-func NewData(cfg env.Config, h Host, o Options) (Data, error) {
+func NewPlan(cfg env.Config, h Host, o Options) (Plan, error) {
 	var problems []env.Problem
 	if h.Interface == "" {
-		return Data{}, fmt.Errorf("no network interface given")
+		return Plan{}, fmt.Errorf("no network interface given")
 	}
 	for _, f := range cfg.Families() {
 		if !h.addr(f).IsValid() {
-			return Data{}, fmt.Errorf("interface %s has no %s address, needed for the %s VIPs", h.Interface, f, f)
+			return Plan{}, fmt.Errorf("interface %s has no %s address, needed for the %s VIPs", h.Interface, f, f)
 		}
 	}
-	node := h.Addr4
-	if !node.IsValid() {
-		node = h.Addr6
+	p := Plan{Config: cfg, Host: h, Options: o, Check: newCheck(cfg, h), NotifyScript: cfg.NotifyScript}
+	if p.Check != nil && o.CheckFile == "" {
+		return Plan{}, fmt.Errorf("no check status file given for the health check")
 	}
-
-	d := Data{
-		Version:            o.Version,
-		Name:               cfg.Name,
-		RouterID:           Scrub(cfg.Name),
-		Interface:          h.Interface,
-		NodeAddress:        node.String(),
-		AdminEmails:        cfg.AdminEmails,
-		EmailFrom:          "ipfailover@openshift.local",
-		SMTPServer:         cfg.SMTPServer,
-		SMTPConnectTimeout: 30,
-		GARPMasterRefresh:  5,
-		NotifyFIFO:         o.NotifyFIFO,
-		NotifyScript:       cfg.NotifyScript,
-		Check:              newCheck(cfg, h),
-	}
-	if d.Check != nil {
-		if o.CheckFile == "" {
-			return Data{}, fmt.Errorf("no check status file given for the health check")
-		}
-		d.CheckFile = o.CheckFile
-	}
-
 	if o.NotifyFIFO != "" {
-		d.NotifyScript = ""
+		p.NotifyScript = ""
 	}
 
-	advert, version4 := advertInterval(cfg.AdvertInterval)
-	auth := authPass(cfg.Name)
+	_, version4 := advertInterval(cfg.AdvertInterval)
 
 	// Unicast peers, per family, without this node's own addresses: every
 	// node gets the same peer list from the shared environment.
-	peers := map[env.Family][]string{}
+	peers := map[env.Family][]netip.Addr{}
 	nodes := map[env.Family][]netip.Addr{}
 	if cfg.Unicast() {
 		own := map[netip.Addr]bool{h.Addr4: true, h.Addr6: true, cfg.UnicastSource: true}
@@ -162,7 +182,7 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 			f := env.FamilyOf(p)
 			nodes[f] = append(nodes[f], p)
 			if !own[p] {
-				peers[f] = append(peers[f], p.String())
+				peers[f] = append(peers[f], p)
 			}
 		}
 		for _, f := range cfg.Families() {
@@ -178,7 +198,7 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return Data{}, &env.InvalidError{Problems: problems}
+		return Plan{}, &env.InvalidError{Problems: problems}
 	}
 
 	// One instance per group and family: a group that mixes families gets
@@ -202,49 +222,100 @@ func NewData(cfg env.Config, h Host, o Options) (Data, error) {
 		prio[f] = placement.Priorities(h.addr(f), nodes[f], count[f], cfg.ReplicaCount)
 	}
 
+	routerID := Scrub(cfg.Name)
 	seen := map[env.Family]int{}
 	for _, sl := range slots {
 		g, f := sl.g, sl.f
-		name := fmt.Sprintf("%s_VIP_%d", d.RouterID, g.Index)
+		name := fmt.Sprintf("%s_VIP_%d", routerID, g.Index)
 		if f != g.Families()[0] {
 			name += "_" + f.String()
 		}
-		in := Instance{
-			Name:           name,
-			VRID:           g.VRID,
-			Family:         f.String(),
-			Priority:       prio[f][seen[f]],
-			Version:        version4,
-			AdvertInterval: advert,
-			Preemption:     cfg.Preemption.String(),
-			AuthPass:       auth,
-		}
+		in := PlanInstance{Name: name, VRID: g.VRID, Family: f, Priority: prio[f][seen[f]], Version: version4}
 		seen[f]++
 		if f == env.IPv6 {
 			// keepalived runs IPv6 instances as VRRPv3, which has no
 			// authentication.
 			in.Version = 3
 		}
-		if in.Version == 3 {
-			in.AuthPass = ""
-		}
 		if cfg.MulticastSource.IsValid() && env.FamilyOf(cfg.MulticastSource) == f {
-			in.MulticastSource = cfg.MulticastSource.String()
+			in.MulticastSource = cfg.MulticastSource
 		}
 		if cfg.Unicast() {
-			src := h.addr(f)
+			in.UnicastSource = h.addr(f)
 			if cfg.UnicastSource.IsValid() && env.FamilyOf(cfg.UnicastSource) == f {
-				src = cfg.UnicastSource
+				in.UnicastSource = cfg.UnicastSource
 			}
-			in.UnicastSource = src.String()
 			in.UnicastPeers = peers[f]
 		}
 		for _, v := range g.Of(f) {
+			in.VIPs = append(in.VIPs, v.Prefix)
+		}
+		p.Instances = append(p.Instances, in)
+	}
+	return p, nil
+}
+
+// Data is the template's view of the plan: every value as the string
+// keepalived.conf spells it.
+func (p Plan) Data() Data {
+	cfg, h := p.Config, p.Host
+	d := Data{
+		Version:            p.Options.Version,
+		Name:               cfg.Name,
+		RouterID:           Scrub(cfg.Name),
+		Interface:          h.Interface,
+		NodeAddress:        h.nodeAddr().String(),
+		AdminEmails:        cfg.AdminEmails,
+		EmailFrom:          "ipfailover@openshift.local",
+		SMTPServer:         cfg.SMTPServer,
+		SMTPConnectTimeout: 30,
+		GARPMasterRefresh:  5,
+		NotifyFIFO:         p.Options.NotifyFIFO,
+		NotifyScript:       p.NotifyScript,
+		Check:              p.Check,
+	}
+	if d.Check != nil {
+		d.CheckFile = p.Options.CheckFile
+	}
+	advert, _ := advertInterval(cfg.AdvertInterval)
+	auth := authPass(cfg.Name)
+	for _, pi := range p.Instances {
+		in := Instance{
+			Name:           pi.Name,
+			VRID:           pi.VRID,
+			Family:         pi.Family.String(),
+			Priority:       pi.Priority,
+			Version:        pi.Version,
+			AdvertInterval: advert,
+			Preemption:     cfg.Preemption.String(),
+			AuthPass:       auth,
+		}
+		if in.Version == 3 {
+			in.AuthPass = ""
+		}
+		if pi.MulticastSource.IsValid() {
+			in.MulticastSource = pi.MulticastSource.String()
+		}
+		if pi.UnicastSource.IsValid() {
+			in.UnicastSource = pi.UnicastSource.String()
+		}
+		for _, a := range pi.UnicastPeers {
+			in.UnicastPeers = append(in.UnicastPeers, a.String())
+		}
+		for _, v := range pi.VIPs {
 			in.VIPs = append(in.VIPs, v.String())
 		}
 		d.Instances = append(d.Instances, in)
 	}
-	return d, nil
+	return d
+}
+
+// nodeAddr is the node's primary address: IPv4 if it has one.
+func (h Host) nodeAddr() netip.Addr {
+	if h.Addr4.IsValid() {
+		return h.Addr4
+	}
+	return h.Addr6
 }
 
 func (h Host) addr(f env.Family) netip.Addr {
@@ -275,10 +346,7 @@ func newCheck(cfg env.Config, h Host) *Check {
 	// the whole interval delays the next one rather than overlapping it.
 	timeout := interval
 	c := &Check{Name: "chk_" + Scrub(cfg.Name), Interval: interval, Timeout: timeout, Fall: 1, Rise: 1}
-	node := h.Addr4
-	if !node.IsValid() {
-		node = h.Addr6
-	}
+	node := h.nodeAddr()
 	switch {
 	case cfg.CheckScript != "":
 		c.Command = cfg.CheckScript
