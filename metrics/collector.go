@@ -11,6 +11,11 @@ import (
 // all are exported from the start so rate() sees the first transition.
 var transitionStates = []string{"master", "backup", "fault", "stop", "deleted"}
 
+// vrrpInstance is the label naming the VRRP instance. It is not "instance",
+// which Prometheus reserves for the scrape target and would rename to
+// "exported_instance".
+const vrrpInstance = "vrrp_instance"
+
 // errorReasons are the label values of ipfailover_vrrp_receive_errors_total.
 var errorReasons = []string{
 	"packet_length", "advert_interval", "ip_ttl", "invalid_type",
@@ -27,19 +32,20 @@ type descs struct {
 	vipPresent, vipMaster                                  *prometheus.Desc
 	advertsRcvd, advertsSent, prioZeroRcvd, prioZeroSent   *prometheus.Desc
 	rxErrors                                               *prometheus.Desc
+	becameMaster, releasedMaster                           *prometheus.Desc
 	checkUp, checkTimeouts                                 *prometheus.Desc
 	kaUp, kaRestarts, reloads, hashInfo, ruleUp, buildInfo *prometheus.Desc
 	scriptUsable                                           *prometheus.Desc
 }
 
 func newDescs() descs {
-	iv := []string{"instance", "vrid"}
+	iv := []string{vrrpInstance, "vrid"}
 	return descs{
 		state: desc("ipfailover_vrrp_state",
 			"VRRP state of the instance on this node: 0 init (also: keepalived not up), 1 backup, 2 master, 3 fault.",
-			"instance", "vrid", "interface", "family"),
+			vrrpInstance, "vrid", "interface", "family"),
 		transitions: desc("ipfailover_vrrp_transitions_total",
-			"State changes of the instance reported by keepalived, by new state.", "instance", "vrid", "state"),
+			"State changes of the instance reported by keepalived, by new state.", vrrpInstance, "vrid", "state"),
 		priority: desc("ipfailover_vrrp_priority",
 			"Effective VRRP priority of the instance (configured priority adjusted by tracked scripts).", iv...),
 		lastTransition: desc("ipfailover_vrrp_last_transition_timestamp_seconds",
@@ -47,9 +53,9 @@ func newDescs() descs {
 		rxLower: desc("ipfailover_vrrp_master_rx_lower_priority_total",
 			"Adverts from another master with a lower priority received while master (two masters on the segment).", iv...),
 		vipPresent: desc("ipfailover_vip_present",
-			"1 if the kernel has the VIP on this node's interface, read over netlink at scrape time.", "vip", "instance", "interface"),
+			"1 if the kernel has the VIP on this node's interface, read over netlink at scrape time.", "vip", vrrpInstance, "interface"),
 		vipMaster: desc("ipfailover_vip_master",
-			"1 if this node is MASTER for the VIP's instance and keepalived is up.", "vip", "instance"),
+			"1 if this node is MASTER for the VIP's instance and keepalived is up.", "vip", vrrpInstance),
 		advertsRcvd: desc("ipfailover_vrrp_adverts_received_total",
 			"VRRP adverts received, from keepalived's statistics (restart from 0 with keepalived).", iv...),
 		advertsSent: desc("ipfailover_vrrp_adverts_sent_total",
@@ -60,7 +66,11 @@ func newDescs() descs {
 			"Priority-0 adverts (stepping down) sent, from keepalived's statistics.", iv...),
 		rxErrors: desc("ipfailover_vrrp_receive_errors_total",
 			"Received VRRP packets keepalived rejected, by reason (address_list: the peer's VIP list differs; auth_*: authentication), from keepalived's statistics.",
-			"instance", "vrid", "reason"),
+			vrrpInstance, "vrid", "reason"),
+		becameMaster: desc("ipfailover_vrrp_become_master_total",
+			"Times the instance became MASTER, from keepalived's statistics (restart from 0 with keepalived).", iv...),
+		releasedMaster: desc("ipfailover_vrrp_release_master_total",
+			"Times the instance left MASTER, from keepalived's statistics (restart from 0 with keepalived).", iv...),
 		checkUp: desc("ipfailover_check_up",
 			"1 if the last run of the health check (the agent runs the check keepalived tracks, on the same interval) succeeded."),
 		checkTimeouts: desc("ipfailover_check_timeouts_total",
@@ -92,7 +102,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.d.state, c.d.transitions, c.d.priority, c.d.lastTransition, c.d.rxLower,
 		c.d.vipPresent, c.d.vipMaster, c.d.advertsRcvd, c.d.advertsSent, c.d.prioZeroRcvd,
-		c.d.prioZeroSent, c.d.rxErrors, c.d.checkUp, c.d.checkTimeouts, c.d.kaUp,
+		c.d.prioZeroSent, c.d.rxErrors, c.d.becameMaster, c.d.releasedMaster, c.d.checkUp, c.d.checkTimeouts, c.d.kaUp,
 		c.d.kaRestarts, c.d.reloads, c.d.hashInfo, c.d.ruleUp, c.d.buildInfo, c.d.scriptUsable,
 	} {
 		ch <- d
@@ -138,6 +148,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.d.advertsSent, k.AdvertsSent, in.Name, vrid)
 			counter(c.d.prioZeroRcvd, k.PriorityZeroRecv, in.Name, vrid)
 			counter(c.d.prioZeroSent, k.PriorityZeroSent, in.Name, vrid)
+			counter(c.d.becameMaster, k.BecomeMaster, in.Name, vrid)
+			counter(c.d.releasedMaster, k.ReleaseMaster, in.Name, vrid)
 			for i, v := range []uint64{k.PacketLengthErrors, k.AdvertIntervalErr, k.IPTTLErrors, k.InvalidTypeReceived,
 				k.AddressListErrors, k.InvalidAuthType, k.AuthTypeMismatch, k.AuthFailures} {
 				counter(c.d.rxErrors, v, in.Name, vrid, errorReasons[i])

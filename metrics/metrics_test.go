@@ -2,11 +2,13 @@ package metrics
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"sigs.k8s.io/yaml"
 )
 
 // fullStatus has every optional part set, so every metric is exported.
@@ -31,7 +34,7 @@ func fullStatus() Status {
 				LastTransition: t0, Reason: "no higher-priority master heard after start",
 				VIPs:              []VIP{{Address: "192.0.2.200", Present: true}, {Address: "192.0.2.201", Present: true}},
 				Transitions:       map[string]uint64{"backup": 1, "master": 1},
-				KeepalivedCounter: &Counters{AdvertsSent: 10, AddressListErrors: 1}},
+				KeepalivedCounter: &Counters{AdvertsSent: 10, AddressListErrors: 1, BecomeMaster: 3, ReleaseMaster: 2}},
 			{Name: "ipf_test_VIP_2", VRID: 2, Interface: "eth0", Family: "ipv6", State: "BACKUP", StateValue: 1, Priority: 90, BasePriority: 100,
 				VIPs: []VIP{{Address: "2001:db8::200", Present: false}}, Transitions: map[string]uint64{"backup": 1}},
 		},
@@ -69,11 +72,17 @@ func gather(t *testing.T, srv *Server) map[string]*dto.MetricFamily {
 	return out
 }
 
+// value returns the value of the first series of mf that has every label
+// in labels with the given value (a label the series lacks never matches).
 func value(mf *dto.MetricFamily, labels map[string]string) (float64, bool) {
 	for _, m := range mf.GetMetric() {
-		match := true
+		have := map[string]string{}
 		for _, lp := range m.GetLabel() {
-			if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for k, v := range labels {
+			if got, ok := have[k]; !ok || got != v {
 				match = false
 			}
 		}
@@ -99,17 +108,19 @@ func TestMetricValues(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"ipfailover_vrrp_state", map[string]string{"instance": "ipf_test_VIP_1", "vrid": "1", "interface": "eth0", "family": "ipv4"}, 2},
-		{"ipfailover_vrrp_state", map[string]string{"instance": "ipf_test_VIP_2", "family": "ipv6"}, 1},
-		{"ipfailover_vrrp_transitions_total", map[string]string{"instance": "ipf_test_VIP_1", "state": "master"}, 1},
-		{"ipfailover_vrrp_transitions_total", map[string]string{"instance": "ipf_test_VIP_1", "state": "fault"}, 0},
-		{"ipfailover_vrrp_priority", map[string]string{"instance": "ipf_test_VIP_2"}, 90},
-		{"ipfailover_vip_present", map[string]string{"vip": "192.0.2.201", "instance": "ipf_test_VIP_1", "interface": "eth0"}, 1},
+		{"ipfailover_vrrp_state", map[string]string{"vrrp_instance": "ipf_test_VIP_1", "vrid": "1", "interface": "eth0", "family": "ipv4"}, 2},
+		{"ipfailover_vrrp_state", map[string]string{"vrrp_instance": "ipf_test_VIP_2", "family": "ipv6"}, 1},
+		{"ipfailover_vrrp_transitions_total", map[string]string{"vrrp_instance": "ipf_test_VIP_1", "state": "master"}, 1},
+		{"ipfailover_vrrp_transitions_total", map[string]string{"vrrp_instance": "ipf_test_VIP_1", "state": "fault"}, 0},
+		{"ipfailover_vrrp_priority", map[string]string{"vrrp_instance": "ipf_test_VIP_2"}, 90},
+		{"ipfailover_vip_present", map[string]string{"vip": "192.0.2.201", "vrrp_instance": "ipf_test_VIP_1", "interface": "eth0"}, 1},
 		{"ipfailover_vip_present", map[string]string{"vip": "2001:db8::200"}, 0},
-		{"ipfailover_vip_master", map[string]string{"vip": "192.0.2.200", "instance": "ipf_test_VIP_1"}, 1},
+		{"ipfailover_vip_master", map[string]string{"vip": "192.0.2.200", "vrrp_instance": "ipf_test_VIP_1"}, 1},
 		{"ipfailover_vip_master", map[string]string{"vip": "2001:db8::200"}, 0},
-		{"ipfailover_vrrp_adverts_sent_total", map[string]string{"instance": "ipf_test_VIP_1"}, 10},
-		{"ipfailover_vrrp_receive_errors_total", map[string]string{"instance": "ipf_test_VIP_1", "reason": "address_list"}, 1},
+		{"ipfailover_vrrp_adverts_sent_total", map[string]string{"vrrp_instance": "ipf_test_VIP_1"}, 10},
+		{"ipfailover_vrrp_receive_errors_total", map[string]string{"vrrp_instance": "ipf_test_VIP_1", "reason": "address_list"}, 1},
+		{"ipfailover_vrrp_become_master_total", map[string]string{"vrrp_instance": "ipf_test_VIP_1", "vrid": "1"}, 3},
+		{"ipfailover_vrrp_release_master_total", map[string]string{"vrrp_instance": "ipf_test_VIP_1", "vrid": "1"}, 2},
 		{"ipfailover_check_up", nil, 1},
 		{"ipfailover_check_timeouts_total", nil, 1},
 		{"ipfailover_keepalived_up", nil, 1},
@@ -231,22 +242,66 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
-var metricName = regexp.MustCompile(`\bipfailover_[a-z0-9_]+`)
+var (
+	metricName = regexp.MustCompile(`\bipfailover_[a-z0-9_]+`)
+	// labelList matches the label list of by, without, on, ignoring,
+	// group_left and group_right.
+	labelList = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)`)
+	// matcher matches one label matcher inside a selector's braces.
+	matcher  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"`)
+	selector = regexp.MustCompile(`\{([^{}]*)\}`)
+	// templateLabel matches {{ $labels.x }} in alert annotations and
+	// {{x}} in Grafana legends.
+	annotationLabel = regexp.MustCompile(`\$labels\.([a-zA-Z_][a-zA-Z0-9_]*)`)
+	legendLabel     = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+)
 
-// TestMonitoringUsesExportedMetrics: every ipfailover_* name in the Grafana
-// dashboard and the alert rules is one the agent exports.
-func TestMonitoringUsesExportedMetrics(t *testing.T) {
-	st := fullStatus()
-	exported := map[string]bool{}
-	for name, mf := range gather(t, newTestServer(&st)) {
-		exported[name] = true
-		if mf.GetType() == dto.MetricType_HISTOGRAM {
-			for _, s := range []string{"_bucket", "_sum", "_count"} {
-				exported[name+s] = true
-			}
-		}
+// targetLabels are the labels Prometheus (or the Prometheus operator's
+// ServiceMonitor) adds to every scraped series, plus the histogram bucket
+// label.
+var targetLabels = []string{"instance", "job", "namespace", "pod", "service", "endpoint", "container", "le"}
+
+// ruleFile is a Prometheus rule file (and a PrometheusRule's spec).
+type ruleFile struct {
+	Groups []ruleGroup `json:"groups"`
+}
+
+type ruleGroup struct {
+	Name     string `json:"name"`
+	Interval string `json:"interval,omitempty"`
+	Rules    []rule `json:"rules"`
+}
+
+type rule struct {
+	Alert       string            `json:"alert,omitempty"`
+	Record      string            `json:"record,omitempty"`
+	Expr        string            `json:"expr"`
+	For         string            `json:"for,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// readAlerts decodes deploy/monitoring/alerts.yaml strictly.
+func readAlerts(t *testing.T) (ruleFile, []byte) {
+	t.Helper()
+	b, err := os.ReadFile("../deploy/monitoring/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
+	var rf ruleFile
+	if err := yaml.UnmarshalStrict(b, &rf); err != nil {
+		t.Fatalf("alerts.yaml: %v", err)
+	}
+	return rf, b
+}
 
+// dashboardQuery is one query of the Grafana dashboard.
+type dashboardQuery struct {
+	Panel, Expr, Legend string
+}
+
+func readDashboard(t *testing.T) ([]dashboardQuery, []byte) {
+	t.Helper()
 	b, err := os.ReadFile("../deploy/monitoring/grafana-dashboard.json")
 	if err != nil {
 		t.Fatal(err)
@@ -254,46 +309,117 @@ func TestMonitoringUsesExportedMetrics(t *testing.T) {
 	var dash struct {
 		Panels []struct {
 			Title   string
-			Targets []struct{ Expr string }
+			Targets []struct{ Expr, LegendFormat string }
 		}
 	}
 	if err := json.Unmarshal(b, &dash); err != nil {
 		t.Fatalf("dashboard JSON: %v", err)
 	}
-	var exprs []string
+	var qs []dashboardQuery
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
-			exprs = append(exprs, tg.Expr)
+			qs = append(qs, dashboardQuery{p.Title, tg.Expr, tg.LegendFormat})
 		}
 	}
-	if len(exprs) < 10 {
-		t.Fatalf("dashboard has only %d queries", len(exprs))
+	return qs, b
+}
+
+// TestMonitoringUsesExportedMetrics: every ipfailover_* name in the Grafana
+// dashboard and the alert rules is one the agent exports, and every label
+// they group by, match on or print is one of its labels or a target label.
+func TestMonitoringUsesExportedMetrics(t *testing.T) {
+	st := fullStatus()
+	exported := map[string]bool{}
+	labels := map[string]bool{}
+	for _, l := range targetLabels {
+		labels[l] = true
+	}
+	for name, mf := range gather(t, newTestServer(&st)) {
+		exported[name] = true
+		if mf.GetType() == dto.MetricType_HISTOGRAM {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				exported[name+s] = true
+			}
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = true
+			}
+		}
 	}
 
-	alerts, err := os.ReadFile("../deploy/monitoring/alerts.yaml")
-	if err != nil {
-		t.Fatal(err)
+	queries, dashboard := readDashboard(t)
+	if len(queries) < 10 {
+		t.Fatalf("dashboard has only %d queries", len(queries))
 	}
-	var alertNames []string
-	for _, l := range strings.Split(string(alerts), "\n") {
-		l = strings.TrimSpace(l)
-		if v, ok := strings.CutPrefix(l, "expr:"); ok {
-			exprs = append(exprs, strings.TrimSpace(v))
+	var exprs []string
+	checkLabel := func(where, l string) {
+		if !labels[l] {
+			t.Errorf("%s uses label %q, which no exported series or scrape target has", where, l)
 		}
-		if v, ok := strings.CutPrefix(l, "- alert:"); ok {
-			alertNames = append(alertNames, strings.TrimSpace(v))
+	}
+	for _, q := range queries {
+		exprs = append(exprs, q.Expr)
+		for _, m := range legendLabel.FindAllStringSubmatch(q.Legend, -1) {
+			checkLabel("dashboard panel "+q.Panel, m[1])
+		}
+	}
+
+	rf, alerts := readAlerts(t)
+	var alertNames []string
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			alertNames = append(alertNames, r.Alert)
+			exprs = append(exprs, r.Expr)
+			for _, a := range r.Annotations {
+				for _, m := range annotationLabel.FindAllStringSubmatch(a, -1) {
+					checkLabel("alert "+r.Alert, m[1])
+				}
+			}
+			if r.Labels["severity"] != "critical" && r.Labels["severity"] != "warning" {
+				t.Errorf("alert %s: severity %q, want critical or warning", r.Alert, r.Labels["severity"])
+			}
+			if r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
+				t.Errorf("alert %s lacks a summary or description", r.Alert)
+			}
 		}
 	}
 	for _, want := range []string{"IPFailoverVIPNoMaster", "IPFailoverVIPTwoMasters", "IPFailoverFlapping", "IPFailoverKeepalivedDown", "IPFailoverCheckFailing"} {
-		if !contains(alertNames, want) {
+		if !slices.Contains(alertNames, want) {
 			t.Errorf("alerts.yaml lacks %s (has %v)", want, alertNames)
 		}
 	}
-	// Names anywhere in the files (descriptions too) must exist.
+	for _, e := range exprs {
+		for _, m := range labelList.FindAllStringSubmatch(e, -1) {
+			for _, l := range strings.Split(m[1], ",") {
+				if l = strings.TrimSpace(l); l != "" {
+					checkLabel(fmt.Sprintf("query %q", e), l)
+				}
+			}
+		}
+		for _, sel := range selector.FindAllStringSubmatch(e, -1) {
+			for _, m := range matcher.FindAllStringSubmatch(sel[1], -1) {
+				checkLabel(fmt.Sprintf("query %q", e), m[1])
+			}
+		}
+		if !metricName.MatchString(e) {
+			t.Errorf("query %q uses no ipfailover metric", e)
+		}
+	}
+	// Names anywhere in the files (descriptions too) must exist, and the
+	// old VRRP instance label (renamed by Prometheus) must be gone.
 	used := map[string]bool{}
-	for _, s := range append(exprs, string(alerts), string(b)) {
+	for _, s := range append(exprs, string(alerts), string(dashboard)) {
 		for _, n := range metricName.FindAllString(s, -1) {
 			used[n] = true
+		}
+	}
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"alerts.yaml", alerts}, {"grafana-dashboard.json", dashboard}} {
+		if strings.Contains(string(f.b), "exported_instance") {
+			t.Errorf("%s still uses exported_instance; the VRRP instance label is vrrp_instance", f.name)
 		}
 	}
 	var names []string
@@ -305,18 +431,4 @@ func TestMonitoringUsesExportedMetrics(t *testing.T) {
 	}
 	sort.Strings(names)
 	t.Logf("metrics used: %v", names)
-	for _, e := range exprs {
-		if !metricName.MatchString(e) {
-			t.Errorf("query %q uses no ipfailover metric", e)
-		}
-	}
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

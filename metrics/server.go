@@ -139,6 +139,7 @@ func (s *Server) Handler() http.Handler {
 		ErrorLog:            slog.NewLogLogger(s.o.Log.Handler(), slog.LevelWarn),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: maxScrapesInFlight,
+		EnableOpenMetrics:   true,
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		st := s.o.Source()

@@ -132,6 +132,10 @@ type Counters struct {
 	InvalidAuthType     uint64 `json:"invalid_auth_type"`
 	AuthTypeMismatch    uint64 `json:"auth_type_mismatch"`
 	AuthFailures        uint64 `json:"auth_failures"`
+	// BecomeMaster and ReleaseMaster count the instance's transitions
+	// into and out of MASTER as keepalived saw them.
+	BecomeMaster  uint64 `json:"become_master"`
+	ReleaseMaster uint64 `json:"release_master"`
 }
 
 // StateName is the name of a state_value: INIT, BACKUP, MASTER or FAULT.
