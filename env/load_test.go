@@ -179,9 +179,9 @@ func TestLoadAcceptedForms(t *testing.T) {
 		{"OPENSHIFT_HA_METRICS_ADDRESS=localhost:9000", func(c Config) bool { return c.MetricsAddress == "localhost:9000" }},
 		{"OPENSHIFT_HA_VRRP_ID_OFFSET=0", func(c Config) bool { return c.MetricsAddress == ":63000" }},
 		{"OPENSHIFT_HA_CONFIG_NAME=" + strings.Repeat("n", 128), func(c Config) bool { return len(c.Name) == 128 }},
-		{"KEEPALIVED_OPTIONS=-lD -x", func(c Config) bool { return slices.Equal(c.KeepalivedOptions, []string{"-lD", "-x"}) }},
-		{"KEEPALIVED_OPTIONS=--namespace=blue -i node1", func(c Config) bool {
-			return slices.Equal(c.KeepalivedOptions, []string{"--namespace=blue", "-i", "node1"})
+		{"KEEPALIVED_OPTIONS=-lD -X", func(c Config) bool { return slices.Equal(c.KeepalivedOptions, []string{"-lD", "-X"}) }},
+		{"KEEPALIVED_OPTIONS=--umask=022 -a", func(c Config) bool {
+			return slices.Equal(c.KeepalivedOptions, []string{"--umask=022", "-a"})
 		}},
 	}
 	for _, tt := range tests {
@@ -275,6 +275,9 @@ func TestLoadRejected(t *testing.T) {
 		{"KEEPALIVED_CONFIG=keepalived.conf", "KEEPALIVED_CONFIG", "keepalived.conf", "absolute"},
 		{"KEEPALIVED_CONFIG=/etc/keepalived/", "KEEPALIVED_CONFIG", "/etc/keepalived/", "trailing"},
 		{"KEEPALIVED_OPTIONS=-D -f /etc/k.conf", "KEEPALIVED_OPTIONS", "-f", "managed by the agent"},
+		{"KEEPALIVED_OPTIONS=--namespace=foo", "KEEPALIVED_OPTIONS", "--namespace=foo", "another network namespace"},
+		{"KEEPALIVED_OPTIONS=-V", "KEEPALIVED_OPTIONS", "-V", "two nodes"},
+		{"KEEPALIVED_OPTIONS=--core-dump-pattern=/x", "KEEPALIVED_OPTIONS", "--core-dump-pattern=/x", "core_pattern"},
 		{"KEEPALIVED_OPTIONS=--use-file=/etc/k.conf", "KEEPALIVED_OPTIONS", "--use-file=/etc/k.conf", "managed by the agent"},
 		{"KEEPALIVED_OPTIONS=--use /etc/k.conf", "KEEPALIVED_OPTIONS", "--use", "managed by the agent"},
 		{"KEEPALIVED_OPTIONS=-Df/etc/k.conf", "KEEPALIVED_OPTIONS", "-Df/etc/k.conf", "-f/--use-file"},

@@ -270,7 +270,8 @@ const (
 	exitsAtOnce  = "makes keepalived do a one-off job and exit instead of running"
 )
 
-// keepalivedOptions is read-only data.
+// keepalivedOptions is read-only data: every option keepalived 2.2 knows.
+// Those with a reason are refused; the README lists the accepted ones.
 var keepalivedOptions = []keepalivedOption{
 	{'f', "use-file", true, ownedByAgent},
 	{'p', "pid", true, ownedByAgent},
@@ -293,18 +294,18 @@ var keepalivedOptions = []keepalivedOption{
 	{'G', "no-syslog", false, ""},
 	{'u', "umask", true, ""},
 	{'X', "release-vips", false, ""},
-	{'V', "dont-release-vrrp", false, ""},
+	{'V', "dont-release-vrrp", false, "would leave the VIPs on the node after keepalived stops, so a VIP could sit on two nodes"},
 	{'I', "dont-release-ipvs", false, ""},
-	{'R', "dont-respawn", false, ""},
+	{'R', "dont-respawn", false, "the agent restarts keepalived itself; without respawn a crashed VRRP child would leave keepalived running without VRRP"},
 	{'d', "dump-conf", false, ""},
 	{'a', "address-monitoring", false, ""},
-	{'x', "snmp", false, ""},
-	{'A', "snmp-agent-socket", true, ""},
-	{'s', "namespace", true, ""},
+	{'x', "snmp", false, "needs an SNMP master agent socket that the pod does not have; use the agent's metrics"},
+	{'A', "snmp-agent-socket", true, "needs an SNMP master agent socket that the pod does not have; use the agent's metrics"},
+	{'s', "namespace", true, "would run keepalived in another network namespace than the one the agent configures and watches"},
 	{'m', "core-dump", false, ""},
-	{'M', "core-dump-pattern", true, ""},
+	{'M', "core-dump-pattern", true, "changes the host kernel's core_pattern"},
 	{'e', "all-config", false, ""},
-	{'i', "config-id", true, ""},
+	{'i', "config-id", true, "selects @id-prefixed configuration lines, which the agent's configuration does not use"},
 }
 
 // findLong resolves a long option the way getopt_long does: an exact name

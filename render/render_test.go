@@ -286,3 +286,28 @@ func TestNotifyScriptMovesToFIFO(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateErrorsAreShort: a template path pointing at a secrets file
+// must not print the file's lines into the log.
+func TestTemplateErrorsAreShort(t *testing.T) {
+	secret := "root:$y$j9T$verysecrethashverysecrethashverysecrethashverysecrethash:19000:0:99999:7:::\n{{ root:secret }}\n"
+	_, err := Parse("/etc/shadow", secret)
+	if err == nil {
+		t.Fatal("parse succeeded")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "verysecrethash") || len(msg) > 200 {
+		t.Errorf("error leaks the file or is long (%d bytes): %s", len(msg), msg)
+	}
+	if !strings.Contains(msg, "line 2") || !strings.Contains(msg, "OPENSHIFT_HA_KEEPALIVED_TEMPLATE") {
+		t.Errorf("error lacks the line or the variable: %s", msg)
+	}
+}
+
+func TestTemplateWithoutActionsIsRefused(t *testing.T) {
+	_, err := Parse("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+	var te *TemplateError
+	if !errors.As(err, &te) || strings.Contains(err.Error(), "root:x") {
+		t.Errorf("err = %v", err)
+	}
+}
