@@ -125,6 +125,27 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is the subset of the Prometheus operator's PrometheusRule
+// used in deploy/, to decode it strictly without the operator's module.
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []struct {
+			Name     string `json:"name"`
+			Interval string `json:"interval,omitempty"`
+			Rules    []struct {
+				Alert       string            `json:"alert,omitempty"`
+				Record      string            `json:"record,omitempty"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels,omitempty"`
+				Annotations map[string]string `json:"annotations,omitempty"`
+			} `json:"rules"`
+		} `json:"groups"`
+	} `json:"spec"`
+}
+
 // newTyped returns an empty object of the API type for apiVersion/kind.
 func newTyped(apiVersion, kind string) (any, error) {
 	switch apiVersion + " " + kind {
@@ -148,6 +169,8 @@ func newTyped(apiVersion, kind string) (any, error) {
 		return &DeploymentConfig{}, nil
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return &serviceMonitor{}, nil
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		return &prometheusRule{}, nil
 	}
 	return nil, fmt.Errorf("no API type for %s %s", apiVersion, kind)
 }

@@ -1,0 +1,144 @@
+package manifests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// kustomizeBinary finds a kustomize binary: on PATH or where
+// `go install sigs.k8s.io/kustomize/kustomize/v5@latest` puts it.
+func kustomizeBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("kustomize"); err == nil {
+		return p
+	}
+	var dirs []string
+	if gp := os.Getenv("GOPATH"); gp != "" {
+		dirs = append(dirs, filepath.Join(gp, "bin"))
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, "go", "bin"))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, "kustomize")
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	t.Skip("kustomize is not installed (go install sigs.k8s.io/kustomize/kustomize/v5@latest)")
+	return ""
+}
+
+// kustomizeBuild builds one directory under deploy/ and decodes every
+// object strictly.
+func kustomizeBuild(t *testing.T, bin, dir string) []any {
+	t.Helper()
+	out, err := exec.Command(bin, "build", filepath.Join("..", "deploy", dir)).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("kustomize build %s: %v\n%s", dir, err, stderr)
+	}
+	return decodeStrict(t, out, FormatYAML)
+}
+
+// objectMeta returns the kind and metadata of a decoded object.
+func objectMeta(t *testing.T, o any) (string, metav1.ObjectMeta) {
+	t.Helper()
+	switch v := o.(type) {
+	case *corev1.Namespace:
+		return "Namespace", v.ObjectMeta
+	case *corev1.ServiceAccount:
+		return "ServiceAccount", v.ObjectMeta
+	case *corev1.ConfigMap:
+		return "ConfigMap", v.ObjectMeta
+	case *corev1.Service:
+		return "Service", v.ObjectMeta
+	case *appsv1.Deployment:
+		return "Deployment", v.ObjectMeta
+	case *appsv1.DaemonSet:
+		return "DaemonSet", v.ObjectMeta
+	case *batchv1.Job:
+		return "Job", v.ObjectMeta
+	case *serviceMonitor:
+		return "ServiceMonitor", v.ObjectMeta
+	case *prometheusRule:
+		return "PrometheusRule", v.ObjectMeta
+	case *rbacv1.RoleBinding:
+		return "RoleBinding", v.ObjectMeta
+	}
+	t.Fatalf("unexpected object %T", o)
+	return "", metav1.ObjectMeta{}
+}
+
+// TestKustomizeBuild builds every applicable directory of deploy/ with a
+// real kustomize and checks what each one yields.
+func TestKustomizeBuild(t *testing.T) {
+	bin := kustomizeBinary(t)
+	for _, tc := range []struct {
+		dir       string
+		want, not []string
+	}{
+		{"base", []string{"Namespace", "ServiceAccount", "Deployment", "Service"}, []string{"DaemonSet", "PrometheusRule", "ServiceMonitor", "Job"}},
+		{"daemonset", []string{"DaemonSet"}, []string{"Deployment", "PrometheusRule"}},
+		{"cleanup", []string{"Job"}, []string{"Deployment", "DaemonSet"}},
+		{"overlays/openshift", []string{"Deployment", "RoleBinding", "ServiceMonitor", "PrometheusRule"}, []string{"DaemonSet", "Job"}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			kinds := map[string]int{}
+			for _, o := range kustomizeBuild(t, bin, tc.dir) {
+				kind, m := objectMeta(t, o)
+				kinds[kind]++
+				if kind != "Namespace" && m.Namespace != "ipfailover" {
+					t.Errorf("%s %s is in namespace %q, want ipfailover", kind, m.Name, m.Namespace)
+				}
+				if pr, ok := o.(*prometheusRule); ok {
+					n := 0
+					for _, g := range pr.Spec.Groups {
+						n += len(g.Rules)
+					}
+					if n < 5 {
+						t.Errorf("PrometheusRule has %d rules", n)
+					}
+				}
+			}
+			for _, k := range tc.want {
+				if kinds[k] == 0 {
+					t.Errorf("no %s in kustomize build %s (got %v)", k, tc.dir, kinds)
+				}
+			}
+			for _, k := range tc.not {
+				if kinds[k] != 0 {
+					t.Errorf("unexpected %s in kustomize build %s", k, tc.dir)
+				}
+			}
+		})
+	}
+}
+
+// TestMetricsServiceScrapesUnreadyAgents: the metrics Service lists pods
+// that fail /readyz, which is when their metrics matter most.
+func TestMetricsServiceScrapesUnreadyAgents(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "deploy", "base", "service.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decodeStrict(t, data, FormatYAML)
+	svc, ok := objs[0].(*corev1.Service)
+	if !ok || len(objs) != 1 {
+		t.Fatalf("service.yaml holds %T", objs[0])
+	}
+	if !svc.Spec.PublishNotReadyAddresses {
+		t.Error("the metrics Service must set publishNotReadyAddresses: an agent whose keepalived is down is not ready but must still be scraped")
+	}
+}
