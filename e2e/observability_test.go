@@ -164,8 +164,9 @@ func TestObservability(t *testing.T) {
 	t.Logf("failover of %s: old node's metric %v, new node's metric %v after the VIP moved in the kernel",
 		v, oldSawAt.Sub(movedAt).Round(time.Millisecond), newSawAt.Sub(movedAt).Round(time.Millisecond))
 	for name, at := range map[string]time.Time{old.Name: oldSawAt, other.Name: newSawAt} {
-		if d := at.Sub(movedAt); d > time.Second {
-			t.Errorf("%s: metrics followed the failover %v after the kernel, want < 1s", name, d)
+		// A gather is cached for up to 1 s (scrape-flood protection).
+		if d := at.Sub(movedAt); d > 2*time.Second {
+			t.Errorf("%s: metrics followed the failover %v after the kernel, want < 2s", name, d)
 		}
 	}
 	if code, body, err := httpGet(t, old, "/status"); err != nil || code != 200 || !strings.Contains(body, `"FAULT"`) {
@@ -205,8 +206,16 @@ func TestObservability(t *testing.T) {
 		t.Fatalf("%s /healthz with a SIGSTOPped VRRP child: %v", other.Name, err)
 	}
 	t.Logf("/healthz failed %v after SIGSTOP", time.Since(stoppedAt).Round(time.Millisecond))
-	if st, err := vipStates(t, other); err != nil || st[v.String()] != 0 {
-		t.Errorf("%s still reports MASTER for %s with keepalived stopped: %v %v", other.Name, v, st, err)
+	// /metrics may serve a gather up to a second old (scrapes are cached
+	// so that a scrape flood cannot burn the agent's CPU).
+	if err := lab.Poll(t.Context(), 2*time.Second, 50*time.Millisecond, func() error {
+		st, err := vipStates(t, other)
+		if err == nil && st[v.String()] != 0 {
+			err = fmt.Errorf("%s still reports MASTER for %s with keepalived stopped: %v", other.Name, v, st)
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
 	}
 	kill(t, child, syscall.SIGCONT)
 	if err := lab.Poll(t.Context(), 5*time.Second, 50*time.Millisecond, func() error {

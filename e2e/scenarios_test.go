@@ -263,7 +263,9 @@ func TestAgentKilledAndRestarted(t *testing.T) {
 
 // Scenario 6: a check script that double-forks a background sleep on every
 // run leaves no zombie in the node's PID namespace, also across a keepalived
-// crash (the orphans then belong to the agent's PID 1).
+// crash (the orphans then belong to the agent's PID 1), and no leaked
+// child either: the agent kills each run's process group when the run ends,
+// so a long background sleep never accumulates.
 func TestCheckScriptNoZombies(t *testing.T) {
 	soak := 15 * time.Second
 	if long() {
@@ -275,7 +277,8 @@ func TestCheckScriptNoZombies(t *testing.T) {
 	// /tmp), the script 0755.
 	dir := t.TempDir()
 	script := filepath.Join(dir, "check.sh")
-	body := "#!/bin/sh\n# Double fork: the subshell exits at once and orphans the sleep.\n( sleep 1 & )\nexit 0\n"
+	runs := filepath.Join(dir, "runs")
+	body := "#!/bin/sh\n# Double fork: the subshell exits at once and orphans the sleep.\n( sleep 1000 & )\necho run >> " + runs + "\nexit 0\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +298,7 @@ func TestCheckScriptNoZombies(t *testing.T) {
 	const leakAfter = time.Second
 	firstSeen := map[int]time.Time{}
 	sleeps := map[int]bool{}
-	maxZombies := 0
+	maxZombies, maxSleeps := 0, 0
 	killed := false
 	start := time.Now()
 	for time.Since(start) < soak {
@@ -314,9 +317,11 @@ func TestCheckScriptNoZombies(t *testing.T) {
 		}
 		seen := map[int]bool{}
 		var zs []lab.Proc
+		live := 0
 		for _, p := range ps {
-			if p.Comm == "sleep" {
+			if p.Comm == "sleep" && !p.Zombie() {
 				sleeps[p.PID] = true
+				live++
 			}
 			if !p.Zombie() {
 				continue
@@ -336,12 +341,21 @@ func TestCheckScriptNoZombies(t *testing.T) {
 			}
 		}
 		maxZombies = max(maxZombies, len(zs))
+		maxSleeps = max(maxSleeps, live)
+		// One run's sleep may be caught between its start and the kill.
+		if live > 1 {
+			t.Fatalf("%d background sleeps of the check script alive at once: runs' process groups are not killed: %s", live, lab.FormatProcs(ps))
+		}
 		time.Sleep(200 * time.Millisecond) // sampling period, not a wait for a condition
 	}
-	if len(sleeps) < int(soak/time.Second)/2 {
-		t.Fatalf("saw only %d sleep processes in %v: the check script did not run every second (script security?)", len(sleeps), soak)
+	b, err := os.ReadFile(runs)
+	if err != nil {
+		t.Fatal(err)
 	}
-	err := lab.Poll(t.Context(), 3*time.Second, 100*time.Millisecond, func() error {
+	if n := strings.Count(string(b), "run\n"); n < int(soak/time.Second)/2 {
+		t.Fatalf("the check script ran %d times in %v: not every second", n, soak)
+	}
+	err = lab.Poll(t.Context(), 3*time.Second, 100*time.Millisecond, func() error {
 		zs, err := n.Zombies()
 		if err != nil {
 			return err
@@ -354,7 +368,7 @@ func TestCheckScriptNoZombies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%v soak: %d check-script orphans seen, at most %d unreaped at one sample, none left", soak, len(sleeps), maxZombies)
+	t.Logf("%v soak: %d check-script orphans seen, at most %d alive and %d unreaped at one sample, none left", soak, len(sleeps), maxSleeps, maxZombies)
 	waitStable(t, l, vips, 20*time.Second, time.Second, exactlyOne)
 }
 
