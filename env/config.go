@@ -145,6 +145,13 @@ type Config struct {
 	// seconds keep VRRPv2, fractions switch IPv4 instances to VRRPv3.
 	AdvertInterval time.Duration
 
+	// LogFormat and LogLevel are OPENSHIFT_HA_LOG_FORMAT ("text" or
+	// "json") and OPENSHIFT_HA_LOG_LEVEL ("debug", "info", "warn" or
+	// "error"), extensions. The command line reads them before the rest
+	// (package internal/logging); they are here so they are validated and
+	// documented with every other variable.
+	LogFormat, LogLevel string
+
 	// MetricsAddress is OPENSHIFT_HA_METRICS_ADDRESS (extension): the
 	// listen address of the metrics/health/status server; "" disables it.
 	MetricsAddress string

@@ -53,6 +53,8 @@ type rawEnv struct {
 	Options       string  `envconfig:"KEEPALIVED_OPTIONS" desc:"extra keepalived command-line options"`
 	Template      string  `envconfig:"OPENSHIFT_HA_KEEPALIVED_TEMPLATE" desc:"absolute path of a keepalived.conf template replacing the embedded one"`
 	Advert        string  `envconfig:"OPENSHIFT_HA_ADVERT_INTERVAL" default:"1" desc:"VRRP advert interval: whole seconds 1-255, or 0.01-40.95 (switches IPv4 to VRRPv3)"`
+	LogFormat     string  `envconfig:"OPENSHIFT_HA_LOG_FORMAT" default:"text" desc:"extension: log format, text (logfmt) or json"`
+	LogLevel      string  `envconfig:"OPENSHIFT_HA_LOG_LEVEL" default:"info" desc:"extension: lowest level logged: debug, info, warn or error"`
 	// No default tag: the default depends on the VRID offset (see
 	// defaultMetricsAddress), and "" disables the server.
 	MetricsAddress *string `envconfig:"OPENSHIFT_HA_METRICS_ADDRESS" desc:"listen address of the metrics/health server; unset: :63000+offset; empty: disabled"`
@@ -337,6 +339,16 @@ func (l *loader) build() Config {
 	}
 
 	c.MetricsAddress = l.metricsAddress(offset)
+	c.LogFormat, c.LogLevel = strings.ToLower(strings.TrimSpace(r.LogFormat)), strings.ToLower(strings.TrimSpace(r.LogLevel))
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		l.bad("OPENSHIFT_HA_LOG_FORMAT", r.LogFormat, "must be text or json")
+	}
+	if c.LogLevel == "warning" {
+		c.LogLevel = "warn"
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		l.bad("OPENSHIFT_HA_LOG_LEVEL", r.LogLevel, "must be debug, info, warn or error")
+	}
 
 	c.VIPs = l.vips()
 	groups, groupsOK := 0, true

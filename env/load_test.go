@@ -54,6 +54,8 @@ func TestLoadDefaults(t *testing.T) {
 		KeepalivedConfig: "/etc/keepalived/keepalived.conf",
 		AdvertInterval:   time.Second,
 		MetricsAddress:   ":63010",
+		LogFormat:        "text",
+		LogLevel:         "info",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -217,6 +219,8 @@ func TestLoadRejected(t *testing.T) {
 		{"OPENSHIFT_HA_CONFIG_NAME= lead", "OPENSHIFT_HA_CONFIG_NAME", " lead", "begin or end"},
 		{"OPENSHIFT_HA_CONFIG_NAME=it's", "OPENSHIFT_HA_CONFIG_NAME", "it's", "quotes"},
 		{"OPENSHIFT_HA_IPTABLES_CHAIN=-F", "OPENSHIFT_HA_IPTABLES_CHAIN", "-F", "not starting with '-'"},
+		{"OPENSHIFT_HA_LOG_FORMAT=yaml", "OPENSHIFT_HA_LOG_FORMAT", "yaml", "text or json"},
+		{"OPENSHIFT_HA_LOG_LEVEL=loud", "OPENSHIFT_HA_LOG_LEVEL", "loud", "debug, info, warn or error"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a${_RANDOM}", "OPENSHIFT_HA_CONFIG_NAME", "a${_RANDOM}", "'$'"},
 		{"OPENSHIFT_HA_CONFIG_NAME=a\\b", "OPENSHIFT_HA_CONFIG_NAME", "a\\b", "backslash"},
 		{"OPENSHIFT_HA_CONFIG_NAME=---", "OPENSHIFT_HA_CONFIG_NAME", "---", "letter or digit"},
