@@ -182,10 +182,14 @@ func environ(vars []corev1.EnvVar) []string {
 	return out
 }
 
-// vridWarnings explains the configuration's VRID range and when it is likely
-// to collide with another one: every keepalived on a segment (or among the
-// same unicast peers) that uses the same VRID takes part in the same
-// election, whatever its VIPs.
+// vridDocs is where the VRID warning's details are: why ranges must not
+// overlap, how much room to leave, and why low offsets collide.
+const vridDocs = "docs/operations.md#planning-vrids"
+
+// vridWarnings states the configuration's VRID range on one short line:
+// every keepalived whose adverts reach the same nodes (same segment, or the
+// same unicast peers) and uses one of these VRIDs joins the same election,
+// whatever its VIPs. The reasoning is in vridDocs, not in the line.
 func vridWarnings(cfg env.Config) []string {
 	if len(cfg.Groups) == 0 {
 		return nil
@@ -195,16 +199,11 @@ func vridWarnings(cfg env.Config) []string {
 	if hi != lo {
 		rng, ids = rng+"-"+strconv.Itoa(hi), "VRIDs"
 	}
-	msg := fmt.Sprintf("configuration %q uses %s %s (--vrrp-id-offset=%d + %d VRRP group(s)). "+
-		"Every other failover configuration whose adverts reach the same nodes (same network segment, or the same unicast peers) must use VRIDs outside %s, "+
-		"otherwise their keepalived daemons join one election and fight over the VIPs. "+
-		"Give each configuration its own --vrrp-id-offset with room to grow%s.",
-		cfg.Name, ids, rng, cfg.VRIDOffset, len(cfg.Groups), rng, nextOffsetHint(hi))
+	head := fmt.Sprintf("%s %s (--vrrp-id-offset=%d)", ids, rng, cfg.VRIDOffset)
 	if cfg.VRIDOffset < vridHeadroomHint {
-		msg += fmt.Sprintf(" Offset %d starts at the bottom of the VRID space, where other keepalived setups (and failover configurations created with the default offset) also start; "+
-			"the original image moved its default offset from 0 to 10 for that reason.", cfg.VRIDOffset)
+		return []string{fmt.Sprintf("%s: other VRRP setups crowd low VRIDs; use offset %d+ (%s)", head, vridHeadroomHint, vridDocs)}
 	}
-	return []string{msg}
+	return []string{fmt.Sprintf("%s must be unique on this network%s (%s)", head, nextOffsetHint(hi), vridDocs)}
 }
 
 // nextOffsetHint suggests an offset for the next configuration: the next
@@ -214,7 +213,7 @@ func nextOffsetHint(hi int) string {
 	if next > 254 {
 		return ""
 	}
-	return fmt.Sprintf(", e.g. --vrrp-id-offset=%d for the next one", next)
+	return fmt.Sprintf("; next free offset: %d", next)
 }
 
 // generator builds the objects of one Build.

@@ -1,9 +1,12 @@
 package manifests
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // kustomizeBinary finds a kustomize binary: on PATH or where
@@ -140,5 +144,122 @@ func TestMetricsServiceScrapesUnreadyAgents(t *testing.T) {
 	}
 	if !svc.Spec.PublishNotReadyAddresses {
 		t.Error("the metrics Service must set publishNotReadyAddresses: an agent whose keepalived is down is not ready but must still be scraped")
+	}
+}
+
+// imageName is the image every workload in deploy/ names; the images: entry
+// of deploy/components/image maps it to the real reference.
+const imageName = "ipfailover/ipfailover"
+
+// podSpecs returns the pod specs of the workloads among objs.
+func podSpecs(objs []any) []corev1.PodSpec {
+	var out []corev1.PodSpec
+	for _, o := range objs {
+		switch w := o.(type) {
+		case *appsv1.Deployment:
+			out = append(out, w.Spec.Template.Spec)
+		case *appsv1.DaemonSet:
+			out = append(out, w.Spec.Template.Spec)
+		case *batchv1.Job:
+			out = append(out, w.Spec.Template.Spec)
+		}
+	}
+	return out
+}
+
+// TestDeployImageInOnePlace: every workload under deploy/ names the image
+// ipfailover/ipfailover, every kustomization that adds a workload includes
+// deploy/components/image, and that component holds the only images: entry.
+func TestDeployImageInOnePlace(t *testing.T) {
+	root := filepath.Join("..", "deploy")
+	var k kustomization
+	data, err := os.ReadFile(filepath.Join(root, "components", "image", "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	if k.Kind != "Component" || len(k.Images) != 1 || k.Images[0].Name != imageName || k.Images[0].NewName == "" || k.Images[0].NewTag == "" {
+		t.Errorf("deploy/components/image: want one images: entry for %s with newName and newTag, got %+v", imageName, k.Images)
+	}
+	workloads := 0
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(path) != "kustomization.yaml" {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var k kustomization
+		if err := yaml.UnmarshalStrict(data, &k); err != nil {
+			t.Errorf("%s: %v", path, err)
+			return nil
+		}
+		dir := filepath.Dir(path)
+		if len(k.Images) > 0 && filepath.ToSlash(dir) != "../deploy/components/image" {
+			t.Errorf("%s has an images: entry; the image is set in deploy/components/image only", path)
+		}
+		hasWorkload := false
+		for _, r := range k.Resources {
+			b, err := os.ReadFile(filepath.Join(dir, r))
+			if err != nil {
+				continue // a directory (a base)
+			}
+			for _, spec := range podSpecs(decodeStrict(t, b, FormatYAML)) {
+				hasWorkload = true
+				workloads++
+				for _, c := range spec.Containers {
+					if name, _, _ := strings.Cut(c.Image, ":"); name != imageName {
+						t.Errorf("%s: container %s has image %q, want %s[:tag] (mapped by deploy/components/image)", filepath.Join(dir, r), c.Name, c.Image, imageName)
+					}
+				}
+			}
+		}
+		if hasWorkload && !slices.Contains(k.Components, "../components/image") {
+			t.Errorf("%s adds a workload but does not include ../components/image", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if workloads < 3 {
+		t.Errorf("found %d workloads under deploy/", workloads)
+	}
+}
+
+// TestKustomizeEditSetImage: the documented `kustomize edit set image` in
+// deploy/components/image changes the image of every workload of every
+// directory, and nothing else is needed.
+func TestKustomizeEditSetImage(t *testing.T) {
+	bin := kustomizeBinary(t)
+	tmp := filepath.Join(t.TempDir(), "deploy")
+	if err := os.CopyFS(tmp, os.DirFS(filepath.Join("..", "deploy"))); err != nil {
+		t.Fatal(err)
+	}
+	const want = "registry.example/ops/ipfailover:v9.9.9"
+	cmd := exec.Command(bin, "edit", "set", "image", imageName+"="+want)
+	cmd.Dir = filepath.Join(tmp, "components", "image")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kustomize edit set image: %v\n%s", err, out)
+	}
+	for _, dir := range []string{"base", "daemonset", "cleanup", "overlays/openshift"} {
+		out, err := exec.Command(bin, "build", filepath.Join(tmp, dir)).Output()
+		if err != nil {
+			t.Fatalf("kustomize build %s: %v", dir, err)
+		}
+		specs := podSpecs(decodeStrict(t, out, FormatYAML))
+		if len(specs) == 0 {
+			t.Errorf("%s: no workload", dir)
+		}
+		for _, spec := range specs {
+			for _, c := range spec.Containers {
+				if c.Image != want {
+					t.Errorf("%s: container %s has image %q after the edit, want %q", dir, c.Name, c.Image, want)
+				}
+			}
+		}
 	}
 }

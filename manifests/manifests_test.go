@@ -402,9 +402,9 @@ func TestVRIDWarning(t *testing.T) {
 		want, not  string
 		bottomNote bool
 	}{
-		{[]string{"--virtual-ips=192.0.2.1-7"}, "uses VRIDs 1-7", "", true},
-		{[]string{"--virtual-ips=192.0.2.1-5", "--vrrp-id-offset=10"}, "--vrrp-id-offset=20 for the next one", "", false},
-		{[]string{"--virtual-ips=192.0.2.1", "--vrrp-id-offset=254"}, "uses VRID 255 ", "e.g.", false},
+		{[]string{"--virtual-ips=192.0.2.1-7"}, "VRIDs 1-7 (--vrrp-id-offset=0)", "next free offset", true},
+		{[]string{"--virtual-ips=192.0.2.1-5", "--vrrp-id-offset=10"}, "VRIDs 11-15 (--vrrp-id-offset=10) must be unique on this network; next free offset: 20 (", "", false},
+		{[]string{"--virtual-ips=192.0.2.1", "--vrrp-id-offset=254"}, "VRID 255 (--vrrp-id-offset=254) must be unique", "next free offset", false},
 	} {
 		inv, _ := ParseArgs(request(), tc.args, &bytes.Buffer{})
 		_, warnings, _, err := Run(inv)
@@ -415,10 +415,39 @@ func TestVRIDWarning(t *testing.T) {
 		if !strings.Contains(w, tc.want) || (tc.not != "" && strings.Contains(w, tc.not)) {
 			t.Errorf("%v: warning %q, want %q and not %q", tc.args, w, tc.want, tc.not)
 		}
-		if strings.Contains(w, "bottom of the VRID space") != tc.bottomNote {
+		if strings.Contains(w, "crowd low VRIDs") != tc.bottomNote {
 			t.Errorf("%v: bottom-of-space note = %v, want %v", tc.args, !tc.bottomNote, tc.bottomNote)
 		}
+		if !strings.Contains(w, "docs/operations.md#planning-vrids") {
+			t.Errorf("%v: warning %q does not point to the docs", tc.args, w)
+		}
 	}
+}
+
+// TestVRIDWarningIsOneShortLine: whatever the range, the warning as the
+// command prints it is one line under 160 characters.
+func TestVRIDWarningIsOneShortLine(t *testing.T) {
+	longest := ""
+	for offset := 0; offset <= 254; offset++ {
+		for groups := 1; offset+groups <= 255; groups++ {
+			cfg := env.Config{VRIDOffset: offset, Groups: []env.Group{{VRID: offset + 1}, {VRID: offset + groups}}}
+			ws := vridWarnings(cfg)
+			if len(ws) != 1 {
+				t.Fatalf("offset %d, %d groups: %d warnings", offset, groups, len(ws))
+			}
+			line := "ipfailover manifests: warning: " + ws[0]
+			if strings.ContainsAny(line, "\r\n") {
+				t.Fatalf("offset %d, %d groups: warning spans lines: %q", offset, groups, line)
+			}
+			if len(line) > len(longest) {
+				longest = line
+			}
+		}
+	}
+	if len(longest) >= 160 {
+		t.Errorf("longest VRID warning has %d characters (want < 160): %s", len(longest), longest)
+	}
+	t.Logf("longest (%d): %s", len(longest), longest)
 }
 
 // TestScriptResolution: a readable local file is embedded, a missing
@@ -523,6 +552,12 @@ type kustomization struct {
 		Pairs            map[string]string `json:"pairs"`
 		IncludeSelectors bool              `json:"includeSelectors,omitempty"`
 	} `json:"labels,omitempty"`
+	Images []struct {
+		Name    string `json:"name"`
+		NewName string `json:"newName,omitempty"`
+		NewTag  string `json:"newTag,omitempty"`
+		Digest  string `json:"digest,omitempty"`
+	} `json:"images,omitempty"`
 }
 
 // checkKustomization decodes a kustomization strictly and checks that every
