@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -152,15 +154,40 @@ func WriteStatus(path string, ok bool) error {
 	if ok {
 		v = []byte("0\n")
 	}
-	if cur, err := os.ReadFile(path); err == nil && string(cur) == string(v) {
+	if cur, err := readNoFollow(path); err == nil && string(cur) == string(v) {
 		return nil
 	}
+	// The temporary file is created fresh (O_EXCL) and never through a
+	// symlink: the run directory is private, but a planted link must not
+	// make the agent write elsewhere.
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, v, 0o644); err != nil {
+	_ = os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
 		return fmt.Errorf("write check status: %w", err)
 	}
+	_, werr := f.Write(v)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write check status %s: %w", tmp, werr)
+	}
 	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("write check status: %w", err)
 	}
 	return nil
+}
+
+// readNoFollow reads a small file of the agent's run directory, refusing a
+// symlink in its place.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }

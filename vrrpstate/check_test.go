@@ -27,3 +27,26 @@ func TestWriteStatus(t *testing.T) {
 		t.Error("want an error for a missing directory")
 	}
 }
+
+// TestWriteStatusRefusesSymlink: a link planted in the run directory must
+// not make the agent write through it.
+func TestWriteStatusRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.WriteFile(target, []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "check.status")
+	if err := os.Symlink(target, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteStatus(path, true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep\n" {
+		t.Errorf("wrote through the symlink: %q", b)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "0\n" {
+		t.Errorf("status %q", b)
+	}
+}

@@ -196,7 +196,7 @@ func (h *Heartbeat) Dump(ctx context.Context, pid int) ([]DumpEntry, error) {
 		if err != nil || (before != nil && os.SameFile(before, st) && st.ModTime().Equal(before.ModTime()) && st.Size() == before.Size()) {
 			continue
 		}
-		b, err := os.ReadFile(path)
+		b, err := readNoFollow(path)
 		if err != nil {
 			lastErr = err
 			continue

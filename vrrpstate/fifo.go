@@ -86,7 +86,7 @@ func (f *FIFO) readOnce(ctx context.Context) error {
 	if err := Create(f.Path); err != nil {
 		return err
 	}
-	file, err := os.OpenFile(f.Path, os.O_RDWR|syscall.O_NONBLOCK, 0)
+	file, err := os.OpenFile(f.Path, os.O_RDWR|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return fmt.Errorf("open notify FIFO: %w", err)
 	}
