@@ -4,13 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"time"
+
+	"github.com/ipfailover/ipfailover/agent/health"
 )
 
-// cmdCheck is the default health check the agent runs: a TCP connect to this
-// node's address on the monitor port. It lives in the binary so the image
-// needs no shell (the original image ran bash's /dev/tcp).
+// cmdCheck is the default health check the agent runs (health.TCP): a TCP
+// connect to this node's address on the monitor port.
 func cmdCheck(args []string, stderr io.Writer) int {
 	if len(args) < 2 || args[0] != "tcp" {
 		fmt.Fprintln(stderr, "usage: ipfailover check tcp ADDR:PORT [--timeout D]")
@@ -23,11 +23,9 @@ func cmdCheck(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args[2:]); err != nil {
 		return exitInvalid
 	}
-	conn, err := net.DialTimeout("tcp", target, *timeout)
-	if err != nil {
-		fmt.Fprintln(stderr, "check tcp:", err)
+	if err := health.TCP(target, *timeout); err != nil {
+		fmt.Fprintln(stderr, err)
 		return exitFailure
 	}
-	conn.Close()
 	return exitOK
 }

@@ -2,13 +2,9 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
-
-	"github.com/ipfailover/ipfailover/env"
 )
 
 func TestRenderCommand(t *testing.T) {
@@ -97,28 +93,6 @@ func TestRunRejectsInvalidEnvironmentBeforeTouchingAnything(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "appears twice") {
 		t.Errorf("stderr does not explain the duplicate:\n%s", stderr.String())
-	}
-}
-
-// TestMissingScriptsAreNotFatal: keepalived disabled a missing script for
-// the original image and kept serving, so the agent only logs it (naming the
-// variable and path) instead of refusing to start.
-func TestMissingScriptsAreNotFatal(t *testing.T) {
-	cfg := env.Config{CheckScript: "/nonexistent/check.sh --strict", NotifyScript: "/nonexistent/notify.sh"}
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	if err := checkRunFiles(cfg, log); err != nil {
-		t.Fatalf("checkRunFiles: %v", err)
-	}
-	for _, want := range []string{"OPENSHIFT_HA_CHECK_SCRIPT", "/nonexistent/check.sh", "OPENSHIFT_HA_NOTIFY_SCRIPT", "level=ERROR"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, logs.String())
-		}
-	}
-	cfg = env.Config{KeepalivedTemplate: "/nonexistent/template"}
-	var inv *env.InvalidError
-	if err := checkRunFiles(cfg, log); !errors.As(err, &inv) {
-		t.Errorf("unreadable template: %v, want *env.InvalidError", err)
 	}
 }
 

@@ -1,0 +1,270 @@
+// Package agent owns the node agent's run sequence. Run checks everything
+// that can reject the configuration first (the environment's files, the
+// paths the agent writes, the interface and the node's addresses, VIP
+// conflicts, the rendered keepalived.conf through `keepalived -t`, the
+// firewall chain), and only then changes the host: it removes VIPs a
+// previous run left behind, inserts the multicast accept rule, starts the
+// health check and the monitor, and has keepalived supervised until the
+// context ends.
+//
+// The host is reached only through the small interfaces of Deps (host
+// network, firewall, keepalived process), so the sequence is tested with
+// fakes; HostDeps returns the real ones. Render and Cleanup are the render
+// and cleanup commands, on the same building blocks.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ipfailover/ipfailover/agent/health"
+	"github.com/ipfailover/ipfailover/agent/monitor"
+	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/iptables"
+	"github.com/ipfailover/ipfailover/supervisor"
+	"github.com/ipfailover/ipfailover/vrrpstate"
+)
+
+const (
+	// interfaceWait bounds the wait for the interface and its address at
+	// start: long enough for a node's network to come up after a reboot,
+	// short enough that a typo'd interface surfaces as a crash loop.
+	interfaceWait = 2 * time.Minute
+	// checkTimeout bounds `keepalived -t` in the pre-flight check.
+	checkTimeout = 10 * time.Second
+	// DefaultRunDirRoot holds per-configuration run directories (pid
+	// files, TMPDIR, the notify FIFO, the check status file).
+	DefaultRunDirRoot = "/run/ipfailover"
+)
+
+// HostNet is the host network as the agent uses it: *hostnet.Net.
+type HostNet interface {
+	// ChooseInterface picks the interface carrying the VIPs and says why.
+	ChooseInterface(explicit string, firstGroupVIPs []netip.Prefix) (name, why string, err error)
+	// WaitForInterface waits until ifname is up with a usable address of
+	// family fam (4 or 6).
+	WaitForInterface(ctx context.Context, ifname string, fam int, vips []netip.Prefix, poll time.Duration, log *slog.Logger) (netip.Addr, error)
+	// NodeAddress is the node's own address of family fam on ifname.
+	NodeAddress(ifname string, fam int, vips []netip.Prefix) (netip.Addr, error)
+	// AddressConflicts are the VIPs some interface of the node already has.
+	AddressConflicts(ifname string, vips []netip.Prefix) ([]netip.Addr, error)
+	// RemoveAddresses deletes VIPs left on ifname (a change to the host).
+	RemoveAddresses(ifname string, vips []netip.Prefix, log *slog.Logger) ([]netip.Prefix, error)
+	// AllAddresses are the node's addresses by interface.
+	AllAddresses() (map[string][]netip.Prefix, error)
+	Close()
+}
+
+// Firewall opens the iptables (ipv6 false) or ip6tables table the
+// multicast accept rule lives in; package iptables does the rest on it
+// (iptables.New).
+type Firewall interface {
+	Open(ipv6 bool) (iptables.Table, error)
+}
+
+// Keepalived is the keepalived process and the files the agent keeps for
+// it (package supervisor), with the binary found once.
+type Keepalived interface {
+	// CheckConfigPath refuses a keepalived.conf path the agent must not
+	// write (supervisor.CheckConfigPath).
+	CheckConfigPath(path string) error
+	// PrepareRunDir creates or checks the private run directory
+	// (supervisor.PrepareRunDir).
+	PrepareRunDir(dir string) error
+	// Lock takes the per-configuration lock (supervisor.Lock).
+	Lock(path string) (unlock func(), err error)
+	// CheckConfig runs `keepalived -t` on conf (supervisor.CheckConfig).
+	CheckConfig(ctx context.Context, conf []byte, timeout time.Duration) error
+	// JSONSignal asks keepalived which signal makes it write its JSON dump.
+	JSONSignal(ctx context.Context) (syscall.Signal, error)
+	// Supervise runs keepalived until ctx ends (supervisor.Run); o.Binary
+	// is the implementation's.
+	Supervise(ctx context.Context, o supervisor.Options, reload <-chan struct{}) error
+}
+
+// Deps are the agent's dependencies on the host and its settings.
+type Deps struct {
+	// OpenNet opens the host network when a step first needs it.
+	OpenNet    func() (HostNet, error)
+	Firewall   Firewall
+	Keepalived Keepalived
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// RunDirRoot holds the run directories (default DefaultRunDirRoot).
+	RunDirRoot string
+	// ProcRoot is where /proc is mounted (default /proc).
+	ProcRoot string
+	Log      *slog.Logger
+	// Version is stamped into keepalived.conf and the status document.
+	Version string
+}
+
+func (d Deps) withDefaults() Deps {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.RunDirRoot == "" {
+		d.RunDirRoot = DefaultRunDirRoot
+	}
+	if d.ProcRoot == "" {
+		d.ProcRoot = "/proc"
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
+// Run is the node agent: it runs cfg on this node until ctx ends, then stops
+// keepalived, releases the VIPs and returns nil. reload asks for a
+// re-render (SIGHUP).
+//
+// Everything that can reject the configuration is checked before anything
+// on the host is changed; such a rejection is returned as an error
+// (*env.InvalidError for the configuration's own problems) with the host
+// as it was. A ctx ended before the host was changed returns nil, with the
+// host as it was.
+func Run(ctx context.Context, cfg env.Config, d Deps, reload <-chan struct{}) error {
+	d = d.withDefaults()
+	log := d.Log
+	if err := checkRunFiles(cfg, log); err != nil {
+		return err
+	}
+	// Files the agent will write: refuse before anything changes.
+	if err := d.Keepalived.CheckConfigPath(cfg.KeepalivedConfig); err != nil {
+		return err
+	}
+	dir := RunDir(d.RunDirRoot, cfg)
+	if err := d.Keepalived.PrepareRunDir(dir); err != nil {
+		return err
+	}
+	// One agent per configuration per node: a second one would remove the
+	// first one's VIPs as stale before failing on the busy port.
+	unlock, err := d.Keepalived.Lock(dir + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	n, err := d.OpenNet()
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	host, err := waitForHost(ctx, n, cfg, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped while waiting for the interface")
+			return nil
+		}
+		return err
+	}
+	log.Info("node facts", "interface", host.Interface, "ipv4", host.Addr4, "ipv6", host.Addr6)
+	if err := checkVIPConflicts(n, host.Interface, cfg); err != nil {
+		return err
+	}
+	plan, err := newPlan(cfg, host, dir, d.Version)
+	if err != nil {
+		return err
+	}
+	conf, err := configText(plan)
+	if err != nil {
+		return err
+	}
+	if err := d.Keepalived.CheckConfig(ctx, conf, checkTimeout); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped during the pre-flight check; nothing on the host was changed")
+			return nil
+		}
+		return err
+	}
+	rules := MulticastRules(cfg)
+	tables, err := openChains(d.Firewall, rules)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		log.Info("stopped before any change to the host")
+		return nil
+	}
+
+	// From here on the host is changed.
+	vips := vipPrefixes(cfg)
+	release := func(context.Context) error {
+		_, err := n.RemoveAddresses(host.Interface, vips, log)
+		return err
+	}
+	if removed, err := n.RemoveAddresses(host.Interface, vips, log); err != nil {
+		return fmt.Errorf("remove stale VIPs: %w", err)
+	} else if len(removed) > 0 {
+		log.Warn("removed VIPs left by a previous run: this node starts as BACKUP and holds none legitimately", "count", len(removed))
+	}
+	if err := ensureRules(tables, rules, log); err != nil {
+		return err
+	}
+
+	sig, err := d.Keepalived.JSONSignal(ctx)
+	if err != nil {
+		log.Warn("keepalived's JSON dump signal is unknown; its counters are not exported and only a stopped (not a hung) keepalived fails /healthz", "err", err)
+	}
+	// The monitor is created first so that the health check's runs are
+	// observed from the first one; that first run is on disk before
+	// keepalived starts and reads it.
+	var mon *monitor.Monitor
+	var check *health.Runner
+	if plan.Check != nil {
+		check = health.New(health.Options{
+			Check: *plan.Check, StatusFile: plan.Options.CheckFile, SkipMissing: cfg.CheckScript != "",
+			OnResult: func(r vrrpstate.Result) { mon.ObserveCheck(r) }, Log: log,
+		})
+	}
+	mon, err = monitor.Start(ctx, monitor.Options{
+		Plan: plan, Version: d.Version, RunDir: dir, Rules: rules, Tables: tables, Check: check,
+		JSONSignal: sig, Addrs: n.AllAddresses, ProcRoot: d.ProcRoot, Now: d.Now, Log: log,
+	})
+	if err != nil {
+		_ = release(context.Background())
+		return err
+	}
+	defer mon.Close()
+	if check != nil {
+		check.Start(ctx)
+		defer check.Stop()
+	}
+	// The rule is kept in place: someone deleting it (or an INPUT policy
+	// of DROP after a firewall reload) would split every VIP.
+	kctx, stopKeepers := context.WithCancel(ctx)
+	var keepers sync.WaitGroup
+	defer keepers.Wait()
+	defer stopKeepers()
+	for i, r := range rules {
+		k := &iptables.Keeper{Table: tables[i], Rule: r, Log: log, OnRestore: mon.RuleRestored}
+		keepers.Go(func() { _ = k.Run(kctx) })
+	}
+
+	err = d.Keepalived.Supervise(ctx, supervisor.Options{
+		Logger:      log,
+		ConfigPath:  cfg.KeepalivedConfig,
+		ExtraArgs:   cfg.KeepalivedOptions,
+		RunDir:      dir,
+		OnEvent:     mon.OnEvent,
+		Render:      renderOnce(conf, plan),
+		ReleaseVIPs: release,
+		WatchPaths:  []string{env.ScriptProgram(cfg.CheckScript), env.ScriptProgram(cfg.NotifyScript), cfg.KeepalivedTemplate},
+		// A stopped or hung keepalived keeps its VIPs while a peer takes
+		// them too: replace it within one master-down interval.
+		HangTimeout: 3*cfg.AdvertInterval + time.Second,
+		Liveness:    mon.Liveness,
+		Now:         d.Now,
+	}, reload)
+	if err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

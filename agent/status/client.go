@@ -1,0 +1,58 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/ipfailover/ipfailover/metrics"
+)
+
+// maxDocument bounds the status document a client reads.
+const maxDocument = 16 << 20
+
+// Fetch reads the status document at url (see URL). It returns the body as
+// served too, for --json.
+func Fetch(ctx context.Context, url string) (metrics.Status, []byte, error) {
+	var st metrics.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return st, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, nil, fmt.Errorf("query the agent at %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument))
+	if err != nil {
+		return st, nil, fmt.Errorf("read %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, nil, fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, nil, fmt.Errorf("decode %s: %w", url, err)
+	}
+	return st, body, nil
+}
+
+// URL turns a listen address into the URL of its /status endpoint: an
+// unspecified or empty host means the agent listens on every address, so
+// loopback is asked.
+func URL(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w; want HOST:PORT or :PORT", addr, err)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/status", nil
+}
