@@ -96,6 +96,7 @@ type Monitor struct {
 	server    *metrics.Server
 
 	cancel     context.CancelFunc
+	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	notifyDone chan struct{}
 	// rulesKick asks pollRules for a read-back now.
@@ -203,8 +204,11 @@ func (m *Monitor) goRun(f func()) {
 }
 
 // Close stops every goroutine, waits up to notifyDrain for queued notify
-// calls, stops the HTTP server and removes the FIFO.
-func (m *Monitor) Close() {
+// calls, stops the HTTP server and removes the FIFO. Calls after the first
+// do nothing.
+func (m *Monitor) Close() { m.closeOnce.Do(m.close) }
+
+func (m *Monitor) close() {
 	if m.notifier != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), notifyDrain)
 		m.notifier.Drain(ctx)
