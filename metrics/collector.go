@@ -136,7 +136,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.d.lastTransition, float64(in.LastTransition.UnixNano())/1e9, in.Name, vrid)
 		}
 		counter(c.d.rxLower, in.RxLowerPriority, in.Name, vrid)
-		master := in.StateValue == 2
+		master := in.StateValue == StateMaster
 		for _, v := range in.VIPs {
 			gauge(c.d.vipPresent, b2f(v.Present), v.Address, in.Name, in.Interface)
 			gauge(c.d.vipMaster, b2f(master), v.Address, in.Name)

@@ -73,9 +73,9 @@ func Warnings(s Status) []string {
 	for _, in := range s.Instances {
 		for _, v := range in.VIPs {
 			switch {
-			case in.StateValue == 2 && !v.Present:
+			case in.StateValue == StateMaster && !v.Present:
 				out = append(out, fmt.Sprintf("%s is MASTER but VIP %s is not on %s", in.Name, v.Address, in.Interface))
-			case in.StateValue != 2 && v.Present:
+			case in.StateValue != StateMaster && v.Present:
 				out = append(out, fmt.Sprintf("VIP %s is on %s although %s is %s here", v.Address, in.Interface, in.Name, StateName(in.StateValue)))
 			}
 		}

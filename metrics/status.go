@@ -138,14 +138,24 @@ type Counters struct {
 	ReleaseMaster uint64 `json:"release_master"`
 }
 
+// Values of Instance.StateValue (ipfailover_vrrp_state). They are
+// keepalived's own numbers, which vrrpstate.State uses too and the common
+// keepalived exporters export, so existing dashboards and alerts map over.
+const (
+	StateInit   = 0 // not running, stopped, unknown, or keepalived not up
+	StateBackup = 1
+	StateMaster = 2
+	StateFault  = 3
+)
+
 // StateName is the name of a state_value: INIT, BACKUP, MASTER or FAULT.
 func StateName(v int) string {
 	switch v {
-	case 1:
+	case StateBackup:
 		return "BACKUP"
-	case 2:
+	case StateMaster:
 		return "MASTER"
-	case 3:
+	case StateFault:
 		return "FAULT"
 	}
 	return "INIT"

@@ -109,6 +109,7 @@ func instance(in vrrpstate.Instance, up bool, addrs []netip.Prefix, stats map[st
 		RxLowerPriority: in.RxLowerPriority,
 	}
 	if up {
+		// vrrpstate.State and metrics.State* are keepalived's numbers.
 		mi.StateValue = int(in.State)
 	}
 	for _, v := range in.VIPs {
@@ -122,6 +123,7 @@ func instance(in vrrpstate.Instance, up bool, addrs []netip.Prefix, stats map[st
 			IPTTLErrors: st.IPTTLErr, InvalidTypeReceived: st.InvalidTypeRcvd,
 			AddressListErrors: st.AddrListErr, InvalidAuthType: st.InvalidAuthtype,
 			AuthTypeMismatch: st.AuthtypeMismatch, AuthFailures: st.AuthFailure,
+			BecomeMaster: st.BecomeMaster, ReleaseMaster: st.ReleaseMaster,
 		}
 	}
 	return mi

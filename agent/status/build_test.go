@@ -18,7 +18,7 @@ func snapshot() Snapshot {
 		Host:       render.Host{Interface: "eth0", Addr4: netip.MustParseAddr("192.0.2.10"), Addr6: netip.MustParseAddr("2001:db8::10")},
 		Lifecycle:  up(),
 		ConfigPath: "/etc/keepalived/keepalived.conf", ConfigHash: "abc",
-		Dump:   map[string]vrrpstate.Stats{"ipf_VIP_1": {AdvertSent: 7}},
+		Dump:   map[string]vrrpstate.Stats{"ipf_VIP_1": {AdvertSent: 7, BecomeMaster: 2, ReleaseMaster: 1}},
 		DumpAt: t0.Add(time.Second),
 		Instances: []vrrpstate.Instance{{
 			InstanceSpec: vrrpstate.InstanceSpec{Name: "ipf_VIP_1", VRID: 11, Interface: "eth0", Family: "ipv4", Priority: 150, VIPs: []netip.Prefix{vip}},
@@ -35,7 +35,8 @@ func TestBuild(t *testing.T) {
 	}
 	in := st.Instances[0]
 	if in.State != "MASTER" || in.StateValue != int(vrrpstate.StateMaster) || !in.VIPs[0].Present ||
-		in.KeepalivedCounter == nil || in.KeepalivedCounter.AdvertsSent != 7 {
+		in.KeepalivedCounter == nil || in.KeepalivedCounter.AdvertsSent != 7 ||
+		in.KeepalivedCounter.BecomeMaster != 2 || in.KeepalivedCounter.ReleaseMaster != 1 {
 		t.Errorf("instance %+v", in)
 	}
 }
@@ -83,5 +84,18 @@ func TestBuildCheckAndScripts(t *testing.T) {
 	s.Check = &Check{Command: "/c.sh", Interval: 2}
 	if c := Build(s).Check; c.Ran || c.Result != "" {
 		t.Errorf("check not run yet: %+v", c)
+	}
+}
+
+// TestStateValuesAgree: the state model's states are reported as their
+// numbers, which must be the metrics' state values.
+func TestStateValuesAgree(t *testing.T) {
+	for s, v := range map[vrrpstate.State]int{
+		vrrpstate.StateInit: metrics.StateInit, vrrpstate.StateBackup: metrics.StateBackup,
+		vrrpstate.StateMaster: metrics.StateMaster, vrrpstate.StateFault: metrics.StateFault,
+	} {
+		if int(s) != v || metrics.StateName(v) != s.String() {
+			t.Errorf("%s is %d, metrics say %d (%s)", s, int(s), v, metrics.StateName(v))
+		}
 	}
 }
