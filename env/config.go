@@ -155,6 +155,11 @@ type Config struct {
 	// MetricsAddress is OPENSHIFT_HA_METRICS_ADDRESS (extension): the
 	// listen address of the metrics/health/status server; "" disables it.
 	MetricsAddress string
+
+	// AuthPasswordFile is OPENSHIFT_HA_AUTH_PASSWORD_FILE (extension): an
+	// absolute path whose content replaces the name-derived VRRP password,
+	// or "". Only the path is validated; render.ReadAuthPassword reads it.
+	AuthPasswordFile string
 }
 
 // Unicast reports whether the instances use unicast adverts: as in the

@@ -58,6 +58,9 @@ type rawEnv struct {
 	// No default tag: the default depends on the VRID offset (see
 	// defaultMetricsAddress), and "" disables the server.
 	MetricsAddress *string `envconfig:"OPENSHIFT_HA_METRICS_ADDRESS" desc:"listen address of the metrics/health server; unset: :63000+offset; empty: disabled"`
+	// Only the path is checked here; package render reads and checks the
+	// content (render.ReadAuthPassword), which is never logged.
+	AuthPasswordFile string `envconfig:"OPENSHIFT_HA_AUTH_PASSWORD_FILE" desc:"extension: absolute path of a file (e.g. a mounted Secret) whose content is the VRRP password instead of the config name"`
 }
 
 // Names of variables referred to in messages and rules below.
@@ -307,6 +310,7 @@ func (l *loader) build() Config {
 	}
 	c.NotifyScript = l.scriptVar("OPENSHIFT_HA_NOTIFY_SCRIPT", r.NotifyScript)
 	c.KeepalivedTemplate = l.pathVar("OPENSHIFT_HA_KEEPALIVED_TEMPLATE", r.Template)
+	c.AuthPasswordFile = l.pathVar(varAuthPasswordFile, r.AuthPasswordFile)
 	c.KeepalivedConfig = l.pathVar("KEEPALIVED_CONFIG", r.ConfigPath)
 
 	c.IPTablesChain = l.chain()
@@ -331,6 +335,9 @@ func (l *loader) build() Config {
 		l.bad(varOptions, b.token, b.reason)
 	}
 	c.KeepalivedOptions = opts
+	if tok := dumpConfOption(opts); tok != "" && c.AuthPasswordFile != "" {
+		l.bad(varOptions, tok, "keepalived's -d/--dump-conf logs the configuration, VRRP password included; remove it while "+varAuthPasswordFile+" is set")
+	}
 
 	if d, reason := parseAdvertInterval(r.Advert); reason != "" {
 		l.bad("OPENSHIFT_HA_ADVERT_INTERVAL", r.Advert, reason)

@@ -103,6 +103,7 @@ func TestLoadEverything(t *testing.T) {
 		"OPENSHIFT_HA_KEEPALIVED_TEMPLATE=/etc/ipfailover/keepalived.conf.tmpl",
 		"OPENSHIFT_HA_ADVERT_INTERVAL=0.5",
 		"OPENSHIFT_HA_METRICS_ADDRESS=127.0.0.1:9465",
+		"OPENSHIFT_HA_AUTH_PASSWORD_FILE=/etc/ipfailover/auth/password",
 	)
 	// Only the rollout warning: the original excluded nothing for the
 	// comma in HA_EXCLUDED_VRRP_IDS, so its VRIDs differ.
@@ -138,6 +139,7 @@ func TestLoadEverything(t *testing.T) {
 		{"UnicastSource", c.UnicastSource, netip.MustParseAddr("2001:db8:1::1")},
 		{"KeepalivedConfig", c.KeepalivedConfig, "/run/keepalived/keepalived.conf"},
 		{"KeepalivedOptions", c.KeepalivedOptions, []string{"-D", "--log-facility", "daemon", "-S", "5"}},
+		{"AuthPasswordFile", c.AuthPasswordFile, "/etc/ipfailover/auth/password"},
 		{"KeepalivedTemplate", c.KeepalivedTemplate, "/etc/ipfailover/keepalived.conf.tmpl"},
 		{"AdvertInterval", c.AdvertInterval, 500 * time.Millisecond},
 		{"MetricsAddress", c.MetricsAddress, "127.0.0.1:9465"},
@@ -294,6 +296,8 @@ func TestLoadRejected(t *testing.T) {
 		{"KEEPALIVED_OPTIONS=--version", "KEEPALIVED_OPTIONS", "--version", "exit"},
 		{"KEEPALIVED_OPTIONS=-C", "KEEPALIVED_OPTIONS", "-C", "without VRRP"},
 		{"OPENSHIFT_HA_KEEPALIVED_TEMPLATE=tmpl", "OPENSHIFT_HA_KEEPALIVED_TEMPLATE", "tmpl", "absolute"},
+		{"OPENSHIFT_HA_AUTH_PASSWORD_FILE=password", "OPENSHIFT_HA_AUTH_PASSWORD_FILE", "password", "absolute"},
+		{"OPENSHIFT_HA_AUTH_PASSWORD_FILE=/etc/ipfailover/auth/", "OPENSHIFT_HA_AUTH_PASSWORD_FILE", "/etc/ipfailover/auth/", "trailing"},
 		{"OPENSHIFT_HA_ADVERT_INTERVAL=0", "OPENSHIFT_HA_ADVERT_INTERVAL", "0", "1 to 255"},
 		{"OPENSHIFT_HA_ADVERT_INTERVAL=256", "OPENSHIFT_HA_ADVERT_INTERVAL", "256", "1 to 255"},
 		{"OPENSHIFT_HA_ADVERT_INTERVAL=0.001", "OPENSHIFT_HA_ADVERT_INTERVAL", "0.001", "two decimals"},

@@ -78,6 +78,11 @@ func Build(req Request) (Result, error) {
 	if errs := validation.IsDNS1123Subdomain(req.ServiceAccount); len(errs) > 0 {
 		ps.add("--service-account", req.ServiceAccount, "must be a lower-case DNS subdomain (letters, digits, '-', '.') of at most 253 characters")
 	}
+	if req.AuthPasswordSecret != "" {
+		if errs := validation.IsDNS1123Subdomain(req.AuthPasswordSecret); len(errs) > 0 {
+			ps.add("--auth-password-secret", req.AuthPasswordSecret, "must be the name of a Secret: a lower-case DNS subdomain (letters, digits, '-', '.') of at most 253 characters")
+		}
+	}
 	if req.Image == "" || len(req.Image) > 1024 || regexp.MustCompile(`\s`).MatchString(req.Image) {
 		ps.add("--image", req.Image, "must be a container image reference without white space")
 	}
@@ -139,6 +144,11 @@ func Build(req Request) (Result, error) {
 	if cfg.MetricsAddress == "" {
 		res.Notes = append(res.Notes, "--metrics-address is empty: the metrics/health server is off, so the pod gets no probes")
 	}
+	if req.AuthPasswordSecret != "" {
+		res.Notes = append(res.Notes, fmt.Sprintf("--auth-password-secret: the pods start once Secret %s with key %q exists in their namespace "+
+			"(kubectl create secret generic %s --from-file=%s=FILE); a new password changes the VRRP packets, see docs/migration.md",
+			req.AuthPasswordSecret, AuthPasswordKey, req.AuthPasswordSecret, AuthPasswordKey))
+	}
 	return res, nil
 }
 
@@ -170,6 +180,9 @@ func environment(req Request, checkPath, notifyPath string) []corev1.EnvVar {
 	if req.MetricsAddress != nil {
 		// Empty is meaningful here: the server is off.
 		add("OPENSHIFT_HA_METRICS_ADDRESS", *req.MetricsAddress, true)
+	}
+	if req.AuthPasswordSecret != "" {
+		add("OPENSHIFT_HA_AUTH_PASSWORD_FILE", AuthPasswordDir+"/"+AuthPasswordKey, true)
 	}
 	return out
 }
@@ -349,14 +362,29 @@ func (g generator) podTemplate() corev1.PodTemplateSpec {
 		}}
 	}
 	if len(g.scripts) > 0 {
-		spec.Volumes = []corev1.Volume{{
+		spec.Volumes = append(spec.Volumes, corev1.Volume{
 			Name: "scripts",
 			VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 				LocalObjectReference: corev1.LocalObjectReference{Name: g.configMapName()},
 				DefaultMode:          ptr(int32(0o755)),
 			}},
-		}}
-		spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scripts", MountPath: ScriptDir, ReadOnly: true}}
+		})
+		spec.Containers[0].VolumeMounts = append(spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "scripts", MountPath: ScriptDir, ReadOnly: true})
+	}
+	if g.req.AuthPasswordSecret != "" {
+		// Only the password key, readable by the agent (root) alone. A
+		// missing Secret keeps the pod from starting, which beats running
+		// with the wrong password. The kubelet updates the file in place
+		// when the Secret changes; the agent re-reads it.
+		spec.Volumes = append(spec.Volumes, corev1.Volume{
+			Name: "auth-password",
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  g.req.AuthPasswordSecret,
+				Items:       []corev1.KeyToPath{{Key: AuthPasswordKey, Path: AuthPasswordKey}},
+				DefaultMode: ptr(int32(0o400)),
+			}},
+		})
+		spec.Containers[0].VolumeMounts = append(spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "auth-password", MountPath: AuthPasswordDir, ReadOnly: true})
 	}
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: g.labels()}, Spec: spec}
 }

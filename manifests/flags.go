@@ -81,6 +81,7 @@ func ParseArgs(req Request, args []string, out io.Writer) (Invocation, error) {
 	str(&r.NotifyScript, "notify script: a local file (embedded in a ConfigMap) or an absolute path in the pod (OPENSHIFT_HA_NOTIFY_SCRIPT)", "notify-script")
 	str(&r.Preemption, "nopreempt, preempt_delay N or preempt N (OPENSHIFT_HA_PREEMPTION)", "preempt-strategy", "preemption-strategy")
 	str(&r.AdvertInterval, "VRRP advert interval in seconds; fractions switch IPv4 to VRRPv3 (OPENSHIFT_HA_ADVERT_INTERVAL)", "advert-interval")
+	str(&r.AuthPasswordSecret, "Secret whose key \"password\" holds the VRRP password (1-8 printable ASCII bytes), mounted read-only (sets OPENSHIFT_HA_AUTH_PASSWORD_FILE); default: derived from NAME", "auth-password-secret")
 	fs.Var(&metrics, "metrics-address", "metrics/health listen address; default :63000+offset; empty: off (OPENSHIFT_HA_METRICS_ADDRESS)")
 	str(&r.ServiceAccount, "service account of the pods", "service-account")
 	str(&r.Image, "container image", "image")

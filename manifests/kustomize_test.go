@@ -263,3 +263,45 @@ func TestKustomizeEditSetImage(t *testing.T) {
 		}
 	}
 }
+
+// TestKustomizeAuthPasswordComponent: an overlay that adds
+// deploy/components/auth-password to the OpenShift overlay or the DaemonSet
+// gets a workload whose OPENSHIFT_HA_AUTH_PASSWORD_FILE is the mounted key
+// of the Secret, and whose environment still loads.
+func TestKustomizeAuthPasswordComponent(t *testing.T) {
+	bin := kustomizeBinary(t)
+	tmp := filepath.Join(t.TempDir(), "deploy")
+	if err := os.CopyFS(tmp, os.DirFS(filepath.Join("..", "deploy"))); err != nil {
+		t.Fatal(err)
+	}
+	environ := readEnvFile(t, filepath.Join(tmp, "base", "config.env"))
+	for _, base := range []string{"overlays/openshift", "daemonset"} {
+		dir := filepath.Join(tmp, "mine-"+strings.ReplaceAll(base, "/", "-"))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		k := "resources:\n  - ../" + base + "\ncomponents:\n  - ../components/auth-password\n"
+		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "build", dir).Output()
+		if err != nil {
+			t.Fatalf("kustomize build over %s: %v", base, err)
+		}
+		n := 0
+		for _, o := range decodeStrict(t, out, FormatYAML) {
+			switch o.(type) {
+			case *appsv1.Deployment, *appsv1.DaemonSet:
+				n++
+				checkInvariantsEnv(t, Request{Kind: kindOf(o)}, []any{o}, environ)
+				spec := podSpecs([]any{o})[0]
+				if got := spec.Containers[0].Env; len(got) != 1 || got[0].Name != "OPENSHIFT_HA_AUTH_PASSWORD_FILE" {
+					t.Errorf("%s: env %v, want OPENSHIFT_HA_AUTH_PASSWORD_FILE", base, got)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d workloads", base, n)
+		}
+	}
+}

@@ -41,6 +41,8 @@ var goldenCases = []struct {
 		"--check-script=/opt/checks/app.sh", "--iptables-chain=", "--metrics-address=127.0.0.1:9465", "--preemption-strategy=preempt_delay 60"}},
 	{"deploymentconfig-no-namespace", []string{"ipf-dc", "--kind=deploymentconfig", "--virtual-ips=203.0.113.7", "--metrics-address="}},
 	{"json", []string{"ipf-json", "--virtual-ips=192.0.2.1", "-o", "json", "--replicas=3"}},
+	{"auth-password-secret", []string{"ipf-auth", "--namespace=ipfailover", "--virtual-ips=192.0.2.50-51", "--vrrp-id-offset=30",
+		"--check-script=testdata/scripts/mycheckscript.sh", "--auth-password-secret=ipf-auth-vrrp"}},
 }
 
 func request() Request {
@@ -290,6 +292,29 @@ func checkInvariantsEnv(t *testing.T, req Request, objs []any, environ []string)
 	if err != nil || len(warns) > 0 {
 		t.Errorf("env.Load of the generated environment: %v %v", err, warns)
 	}
+	// The password file, when set, is a read-only mounted Secret key that
+	// only root can read.
+	if cfg.AuthPasswordFile != "" {
+		found := false
+		for _, m := range c.VolumeMounts {
+			for _, v := range spec.Volumes {
+				if v.Name != m.Name || v.Secret == nil {
+					continue
+				}
+				for _, it := range v.Secret.Items {
+					if m.MountPath+"/"+it.Path == cfg.AuthPasswordFile {
+						found = true
+						if !m.ReadOnly || m.SubPath != "" || v.Secret.DefaultMode == nil || *v.Secret.DefaultMode&0o077 != 0 {
+							t.Errorf("password Secret %s: mount must be read-only without subPath (so updates arrive) and mode must be owner-only", v.Secret.SecretName)
+						}
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("OPENSHIFT_HA_AUTH_PASSWORD_FILE=%s is not a key of a mounted Secret", cfg.AuthPasswordFile)
+		}
+	}
 	if cfg.MetricsAddress != "" {
 		if len(c.Ports) != 1 || !strings.HasSuffix(cfg.MetricsAddress, fmt.Sprintf(":%d", c.Ports[0].ContainerPort)) {
 			t.Errorf("metrics port %v does not match OPENSHIFT_HA_METRICS_ADDRESS=%s", c.Ports, cfg.MetricsAddress)
@@ -356,6 +381,7 @@ func TestInvalid(t *testing.T) {
 		{"bad label value", []string{"--virtual-ips=192.0.2.1", "--selector=zone=-a"}, []string{`--selector="zone=-a"`}},
 		{"relative missing script", []string{"--virtual-ips=192.0.2.1", "--check-script=nope.sh"}, []string{`--check-script="nope.sh"`}},
 		{"bad namespace", []string{"--virtual-ips=192.0.2.1", "--namespace=Default"}, []string{`--namespace="Default"`}},
+		{"bad password secret", []string{"--virtual-ips=192.0.2.1", "--auth-password-secret=VRRP_Password"}, []string{`--auth-password-secret="VRRP_Password"`}},
 		{"too many groups for the offset", []string{"--virtual-ips=192.0.2.0/24", "--vrrp-id-offset=100"}, []string{"OPENSHIFT_HA_"}},
 	}
 	for _, tc := range tests {
@@ -540,8 +566,9 @@ type kustomization struct {
 		Path   string `json:"path,omitempty"`
 		Patch  string `json:"patch,omitempty"`
 		Target *struct {
-			Kind string `json:"kind,omitempty"`
-			Name string `json:"name,omitempty"`
+			Group string `json:"group,omitempty"`
+			Kind  string `json:"kind,omitempty"`
+			Name  string `json:"name,omitempty"`
 		} `json:"target,omitempty"`
 	} `json:"patches,omitempty"`
 	ConfigMapGenerator []struct {

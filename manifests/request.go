@@ -53,6 +53,14 @@ const (
 // ScriptDir is where the scripts ConfigMap is mounted in the pod.
 const ScriptDir = "/etc/ipfailover/scripts"
 
+// AuthPasswordDir is where --auth-password-secret's Secret is mounted, and
+// AuthPasswordKey the Secret's key that holds the VRRP password; the file
+// AuthPasswordDir/AuthPasswordKey is OPENSHIFT_HA_AUTH_PASSWORD_FILE.
+const (
+	AuthPasswordDir = "/etc/ipfailover/auth"
+	AuthPasswordKey = "password"
+)
+
 // Request holds the generator's options as the user typed them. Values that
 // end up in the environment stay strings so that env.Load, not the flag
 // parser, judges them and its messages are the agent's own.
@@ -80,6 +88,10 @@ type Request struct {
 	// default for the offset (written out explicitly), "" disables the
 	// server and with it the probes.
 	MetricsAddress *string
+	// AuthPasswordSecret names a Secret whose key AuthPasswordKey is the
+	// VRRP password; it is mounted and OPENSHIFT_HA_AUTH_PASSWORD_FILE
+	// points at it. "" keeps the name-derived password.
+	AuthPasswordSecret string
 
 	// ReadFile reads a local script; nil means scripts are always paths
 	// inside the pod. Injected so tests need no files.
@@ -126,6 +138,8 @@ var flagOf = map[string]string{
 	"OPENSHIFT_HA_PREEMPTION":        "--preempt-strategy",
 	"OPENSHIFT_HA_ADVERT_INTERVAL":   "--advert-interval",
 	"OPENSHIFT_HA_METRICS_ADDRESS":   "--metrics-address",
+	// The flag names the Secret; the variable is the file it becomes.
+	"OPENSHIFT_HA_AUTH_PASSWORD_FILE": "--auth-password-secret",
 }
 
 // script is one check or notify script: embedded into the scripts ConfigMap

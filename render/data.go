@@ -34,6 +34,11 @@ type Options struct {
 	// ("0" healthy, "1" failing) and keepalived tracks. Required when the
 	// configuration has a health check.
 	CheckFile string
+	// AuthPassword, when set, is the VRRPv2 PASS password instead of the
+	// one derived from the configuration name: the content of
+	// OPENSHIFT_HA_AUTH_PASSWORD_FILE as ReadAuthPassword returns it. It
+	// prints and encodes as "[redacted]".
+	AuthPassword Secret
 }
 
 // Data is what the keepalived.conf template is executed over. A user template
@@ -162,6 +167,11 @@ func NewPlan(cfg env.Config, h Host, o Options) (Plan, error) {
 			return Plan{}, fmt.Errorf("interface %s has no %s address, needed for the %s VIPs", h.Interface, f, f)
 		}
 	}
+	if o.AuthPassword != "" {
+		if reason := checkAuthPassword(string(o.AuthPassword)); reason != "" {
+			return Plan{}, fmt.Errorf("%s: %s", AuthPasswordVariable, reason)
+		}
+	}
 	p := Plan{Config: cfg, Host: h, Options: o, Check: newCheck(cfg, h), NotifyScript: cfg.NotifyScript}
 	if p.Check != nil && o.CheckFile == "" {
 		return Plan{}, fmt.Errorf("no check status file given for the health check")
@@ -279,6 +289,9 @@ func (p Plan) Data() Data {
 	}
 	advert, _ := advertInterval(cfg.AdvertInterval)
 	auth := authPass(cfg.Name)
+	if p.Options.AuthPassword != "" {
+		auth = string(p.Options.AuthPassword)
+	}
 	for _, pi := range p.Instances {
 		in := Instance{
 			Name:           pi.Name,
