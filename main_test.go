@@ -2,9 +2,17 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/supervisor"
 )
 
 func TestRenderCommand(t *testing.T) {
@@ -122,5 +130,69 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 	}
 	if code := realMain([]string{"frobnicate"}, &stdout, &stderr); code != exitInvalid {
 		t.Errorf("unknown command: exit %d", code)
+	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	healthy := `{"name":"ipf","healthy":true,"ready":true,"instances":[{"name":"ipf_VIP_1","state":"BACKUP","state_value":1}]}`
+	var doc atomic.Value
+	doc.Store(healthy)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, doc.Load())
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"status", "--address", addr}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "ipf_VIP_1") {
+		t.Errorf("healthy agent: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := realMain([]string{"status", "--address", addr, "--json"}, &stdout, &stderr); code != exitOK || stdout.String() != healthy {
+		t.Errorf("--json: exit %d, %q", code, stdout.String())
+	}
+	for _, body := range []string{strings.Replace(healthy, `"ready":true`, `"ready":false`, 1), "{"} {
+		doc.Store(body)
+		if code := realMain([]string{"status", "--address", addr}, &stdout, &stderr); code != exitFailure {
+			t.Errorf("%s: exit %d, want %d", body, code, exitFailure)
+		}
+	}
+	if code := realMain([]string{"status", "--address", "nope"}, &stdout, &stderr); code != exitInvalid {
+		t.Errorf("bad address: exit %d", code)
+	}
+	t.Setenv("OPENSHIFT_HA_VIRTUAL_IPS", "192.0.2.100")
+	t.Setenv("OPENSHIFT_HA_METRICS_ADDRESS", "")
+	stderr.Reset()
+	if code := realMain([]string{"status"}, &stdout, &stderr); code != exitInvalid || !strings.Contains(stderr.String(), "serves no status") {
+		t.Errorf("no metrics address: exit %d, %s", code, stderr.String())
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"run", "extra"}, {"cleanup", "extra"}, {"render", "--bogus"}, {"status", "--bogus"}, {"check", "tcp", "127.0.0.1:1", "--bogus"}, {"manifests", "--bogus"}} {
+		var stdout, stderr bytes.Buffer
+		if code := realMain(args, &stdout, &stderr); code != exitInvalid {
+			t.Errorf("%q: exit %d, want %d", args, code, exitInvalid)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"help"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "commands:") {
+		t.Errorf("help: exit %d", code)
+	}
+}
+
+func TestReportError(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{errors.New("boom"), exitFailure},
+		{fmt.Errorf("install: %w", &supervisor.ForeignFileError{Path: "/etc/keepalived/keepalived.conf"}), exitInvalid},
+		{&supervisor.LockedError{Path: "/run/ipfailover/x.lock", PID: 7}, exitInvalid},
+		{&env.InvalidError{Problems: []env.Problem{{Variable: "OPENSHIFT_HA_VIRTUAL_IPS", Value: "x", Reason: "bad"}}}, exitInvalid},
+	} {
+		var stderr bytes.Buffer
+		if got := reportError(&stderr, c.err); got != c.want || stderr.Len() == 0 {
+			t.Errorf("%v: exit %d, want %d (%q)", c.err, got, c.want, stderr.String())
+		}
 	}
 }

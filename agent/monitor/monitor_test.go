@@ -299,3 +299,45 @@ func (f *ruleTable) List(string, string) ([]string, error) {
 }
 func (f *ruleTable) Insert(string, string, int, ...string) error { return errors.New("read only") }
 func (f *ruleTable) Delete(string, string, ...string) error      { return errors.New("read only") }
+
+// noSuchPID is above any pid_max: should the heartbeat fire during a
+// test, its signal reaches no process.
+const noSuchPID = 1 << 30
+
+// TestDumpAndHeartbeat: a JSON dump fills the counters and corrects a state
+// the FIFO missed; keepalived is only signalled a second after it is ready.
+func TestDumpAndHeartbeat(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	r := newRig(t, Options{Now: clock, JSONSignal: 36}, nil)
+	m := r.m
+	m.OnEvent(supervisor.Event{Kind: supervisor.EventStarted, PID: noSuchPID})
+	if pid := m.heartbeatPID(); pid != 0 {
+		t.Errorf("signalled before ready: %d", pid)
+	}
+	m.OnEvent(supervisor.Event{Kind: supervisor.EventReady, PID: noSuchPID})
+	if pid := m.heartbeatPID(); pid != 0 {
+		t.Errorf("signalled right after ready: %d", pid)
+	}
+	mu.Lock()
+	now = now.Add(heartbeatDelay)
+	mu.Unlock()
+	if pid := m.heartbeatPID(); pid != noSuchPID {
+		t.Errorf("heartbeat pid %d, want %d", pid, noSuchPID)
+	}
+
+	m.onDump([]vrrpstate.DumpEntry{{
+		Dumped: vrrpstate.Dumped{Name: "ipf_VIP_1", State: vrrpstate.StateBackup, Word: vrrpstate.WordBackup,
+			EffectivePriority: 150, BasePriority: 150, LastTransition: clock()},
+		Stats: vrrpstate.Stats{AdvertRcvd: 9},
+	}}, clock())
+	in := m.Status().Instances[0]
+	if in.State != "BACKUP" || in.KeepalivedCounter == nil || in.KeepalivedCounter.AdvertsReceived != 9 {
+		t.Errorf("after the dump: %+v", in)
+	}
+}
