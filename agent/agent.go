@@ -26,6 +26,7 @@ import (
 	"github.com/ipfailover/ipfailover/agent/monitor"
 	"github.com/ipfailover/ipfailover/env"
 	"github.com/ipfailover/ipfailover/iptables"
+	"github.com/ipfailover/ipfailover/render"
 	"github.com/ipfailover/ipfailover/supervisor"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 )
@@ -131,84 +132,120 @@ func (d Deps) withDefaults() Deps {
 // host as it was.
 func Run(ctx context.Context, cfg env.Config, d Deps, reload <-chan struct{}) error {
 	d = d.withDefaults()
-	log := d.Log
-	if err := checkRunFiles(cfg, log); err != nil {
-		return err
-	}
-	// Files the agent will write: refuse before anything changes.
-	if err := d.Keepalived.CheckConfigPath(cfg.KeepalivedConfig); err != nil {
-		return err
-	}
-	dir := RunDir(d.RunDirRoot, cfg)
-	if err := d.Keepalived.PrepareRunDir(dir); err != nil {
-		return err
-	}
-	// One agent per configuration per node: a second one would remove the
-	// first one's VIPs as stale before failing on the busy port.
-	unlock, err := d.Keepalived.Lock(dir + ".lock")
+	r := &run{cfg: cfg, d: d, log: d.Log, dir: RunDir(d.RunDirRoot, cfg)}
+	unlock, err := r.claimFiles()
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if r.net, err = d.OpenNet(); err != nil {
+		return err
+	}
+	defer r.net.Close()
+	if ok, err := r.preflight(ctx); !ok {
+		return err
+	}
+	// From here on the host is changed.
+	if err := r.changeHost(); err != nil {
+		return err
+	}
+	return r.supervise(ctx, reload)
+}
 
-	n, err := d.OpenNet()
-	if err != nil {
-		return err
+// run is one Run's state, filled in by its phases in order.
+type run struct {
+	cfg env.Config
+	d   Deps
+	log *slog.Logger
+	dir string // the configuration's run directory
+
+	net    HostNet
+	host   render.Host
+	plan   render.Plan
+	conf   []byte // keepalived.conf as `keepalived -t` accepted it
+	rules  []iptables.Rule
+	tables []iptables.Table // one per rule
+}
+
+// claimFiles checks the files the agent needs and will write, and takes the
+// per-configuration lock; call the returned function to release it.
+func (r *run) claimFiles() (unlock func(), err error) {
+	if err := checkRunFiles(r.cfg, r.log); err != nil {
+		return nil, err
 	}
-	defer n.Close()
-	host, err := waitForHost(ctx, n, cfg, log)
+	if err := r.d.Keepalived.CheckConfigPath(r.cfg.KeepalivedConfig); err != nil {
+		return nil, err
+	}
+	if err := r.d.Keepalived.PrepareRunDir(r.dir); err != nil {
+		return nil, err
+	}
+	// One agent per configuration per node: a second one would remove the
+	// first one's VIPs as stale before failing on the busy port.
+	return r.d.Keepalived.Lock(r.dir + ".lock")
+}
+
+// preflight checks everything else that can reject the configuration, and
+// renders keepalived.conf once. ok is false when Run must return err (nil
+// after a cancellation); nothing on the host was changed either way.
+func (r *run) preflight(ctx context.Context) (ok bool, err error) {
+	r.host, err = waitForHost(ctx, r.net, r.cfg, r.log)
 	if err != nil {
 		if ctx.Err() != nil {
-			log.Info("stopped while waiting for the interface")
-			return nil
+			r.log.Info("stopped while waiting for the interface")
+			return false, nil
 		}
-		return err
+		return false, err
 	}
-	log.Info("node facts", "interface", host.Interface, "ipv4", host.Addr4, "ipv6", host.Addr6)
-	if err := checkVIPConflicts(n, host.Interface, cfg); err != nil {
-		return err
+	r.log.Info("node facts", "interface", r.host.Interface, "ipv4", r.host.Addr4, "ipv6", r.host.Addr6)
+	if err := checkVIPConflicts(r.net, r.host.Interface, r.cfg); err != nil {
+		return false, err
 	}
-	plan, err := newPlan(cfg, host, dir, d.Version)
-	if err != nil {
-		return err
+	if r.plan, err = newPlan(r.cfg, r.host, r.dir, r.d.Version); err != nil {
+		return false, err
 	}
-	conf, err := configText(plan)
-	if err != nil {
-		return err
+	if r.conf, err = configText(r.plan); err != nil {
+		return false, err
 	}
-	if err := d.Keepalived.CheckConfig(ctx, conf, checkTimeout); err != nil {
+	if err := r.d.Keepalived.CheckConfig(ctx, r.conf, checkTimeout); err != nil {
 		if ctx.Err() != nil {
-			log.Info("stopped during the pre-flight check; nothing on the host was changed")
-			return nil
+			r.log.Info("stopped during the pre-flight check; nothing on the host was changed")
+			return false, nil
 		}
-		return err
+		return false, err
 	}
-	rules := MulticastRules(cfg)
-	tables, err := openChains(d.Firewall, rules)
-	if err != nil {
-		return err
+	r.rules = MulticastRules(r.cfg)
+	if r.tables, err = openChains(r.d.Firewall, r.rules); err != nil {
+		return false, err
 	}
 	if ctx.Err() != nil {
-		log.Info("stopped before any change to the host")
-		return nil
+		r.log.Info("stopped before any change to the host")
+		return false, nil
 	}
+	return true, nil
+}
 
-	// From here on the host is changed.
-	vips := vipPrefixes(cfg)
-	release := func(context.Context) error {
-		_, err := n.RemoveAddresses(host.Interface, vips, log)
-		return err
-	}
-	if removed, err := n.RemoveAddresses(host.Interface, vips, log); err != nil {
+// changeHost removes the VIPs a previous run left and puts the multicast
+// rules in place.
+func (r *run) changeHost() error {
+	if removed, err := r.net.RemoveAddresses(r.host.Interface, vipPrefixes(r.cfg), r.log); err != nil {
 		return fmt.Errorf("remove stale VIPs: %w", err)
 	} else if len(removed) > 0 {
-		log.Warn("removed VIPs left by a previous run: this node starts as BACKUP and holds none legitimately", "count", len(removed))
+		r.log.Warn("removed VIPs left by a previous run: this node starts as BACKUP and holds none legitimately", "count", len(removed))
 	}
-	if err := ensureRules(tables, rules, log); err != nil {
-		return err
-	}
+	return ensureRules(r.tables, r.rules, r.log)
+}
 
-	sig, err := d.Keepalived.JSONSignal(ctx)
+// releaseVIPs removes this configuration's VIPs (supervisor.Options.ReleaseVIPs).
+func (r *run) releaseVIPs(context.Context) error {
+	_, err := r.net.RemoveAddresses(r.host.Interface, vipPrefixes(r.cfg), r.log)
+	return err
+}
+
+// supervise starts the monitor, the health check and the rule keepers, and
+// has keepalived supervised until ctx ends; it stops them in reverse order.
+func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
+	cfg, log := r.cfg, r.log
+	sig, err := r.d.Keepalived.JSONSignal(ctx)
 	if err != nil {
 		log.Warn("keepalived's JSON dump signal is unknown; its counters are not exported and only a stopped (not a hung) keepalived fails /healthz", "err", err)
 	}
@@ -217,18 +254,18 @@ func Run(ctx context.Context, cfg env.Config, d Deps, reload <-chan struct{}) er
 	// keepalived starts and reads it.
 	var mon *monitor.Monitor
 	var check *health.Runner
-	if plan.Check != nil {
+	if r.plan.Check != nil {
 		check = health.New(health.Options{
-			Check: *plan.Check, StatusFile: plan.Options.CheckFile, SkipMissing: cfg.CheckScript != "",
-			OnResult: func(r vrrpstate.Result) { mon.ObserveCheck(r) }, Log: log,
+			Check: *r.plan.Check, StatusFile: r.plan.Options.CheckFile, SkipMissing: cfg.CheckScript != "",
+			OnResult: func(res vrrpstate.Result) { mon.ObserveCheck(res) }, Log: log.With("component", "health"),
 		})
 	}
 	mon, err = monitor.Start(ctx, monitor.Options{
-		Plan: plan, Version: d.Version, RunDir: dir, Rules: rules, Tables: tables, Check: check,
-		JSONSignal: sig, Addrs: n.AllAddresses, ProcRoot: d.ProcRoot, Now: d.Now, Log: log,
+		Plan: r.plan, Version: r.d.Version, RunDir: r.dir, Rules: r.rules, Tables: r.tables, Check: check,
+		JSONSignal: sig, Addrs: r.net.AllAddresses, ProcRoot: r.d.ProcRoot, Now: r.d.Now, Log: log,
 	})
 	if err != nil {
-		_ = release(context.Background())
+		_ = r.releaseVIPs(context.Background())
 		return err
 	}
 	defer mon.Close()
@@ -242,25 +279,25 @@ func Run(ctx context.Context, cfg env.Config, d Deps, reload <-chan struct{}) er
 	var keepers sync.WaitGroup
 	defer keepers.Wait()
 	defer stopKeepers()
-	for i, r := range rules {
-		k := &iptables.Keeper{Table: tables[i], Rule: r, Log: log, OnRestore: mon.RuleRestored}
+	for i, rule := range r.rules {
+		k := &iptables.Keeper{Table: r.tables[i], Rule: rule, Log: log, OnRestore: mon.RuleRestored}
 		keepers.Go(func() { _ = k.Run(kctx) })
 	}
 
-	err = d.Keepalived.Supervise(ctx, supervisor.Options{
+	err = r.d.Keepalived.Supervise(ctx, supervisor.Options{
 		Logger:      log,
 		ConfigPath:  cfg.KeepalivedConfig,
 		ExtraArgs:   cfg.KeepalivedOptions,
-		RunDir:      dir,
+		RunDir:      r.dir,
 		OnEvent:     mon.OnEvent,
-		Render:      renderOnce(conf, plan),
-		ReleaseVIPs: release,
+		Render:      renderOnce(r.conf, r.plan),
+		ReleaseVIPs: r.releaseVIPs,
 		WatchPaths:  []string{env.ScriptProgram(cfg.CheckScript), env.ScriptProgram(cfg.NotifyScript), cfg.KeepalivedTemplate},
 		// A stopped or hung keepalived keeps its VIPs while a peer takes
 		// them too: replace it within one master-down interval.
 		HangTimeout: 3*cfg.AdvertInterval + time.Second,
 		Liveness:    mon.Liveness,
-		Now:         d.Now,
+		Now:         r.d.Now,
 	}, reload)
 	if err != nil {
 		return err
