@@ -50,3 +50,11 @@ image: build
 # (root; needs podman, debootstrap, eatmydata; about 2 minutes).
 image-test:
 	go test -count=1 -timeout 20m -v ./imagetest
+
+# kube-apiserver and etcd for the kube/ tests against a real API server,
+# built from the Go module proxy into a cache outside the tree (about 6-10
+# minutes once; later runs find them and return at once). Tests skip
+# without them. Knobs: IPFAILOVER_KAPI_DIR (default /var/cache/ipfailover-kapi).
+.PHONY: kapi
+kapi:
+	bash hack/kapi/build.sh

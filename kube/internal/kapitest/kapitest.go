@@ -1,0 +1,374 @@
+// Package kapitest runs a real kube-apiserver (with its etcd) on loopback
+// for tests: no kubelet, no controller-manager, just the API, RBAC and
+// storage, so that tests exercise client-go against the server the agent
+// meets in a cluster. It owns the PKI (generated in Go), the token users,
+// the processes' lifetime (stopped in t.Cleanup) and the skip when the
+// binaries are missing.
+//
+// The binaries come from hack/kapi/build.sh (make kapi) into
+// $IPFAILOVER_KAPI_DIR, default /var/cache/ipfailover-kapi.
+package kapitest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// DefaultDir is where hack/kapi/build.sh puts the binaries unless
+// IPFAILOVER_KAPI_DIR says otherwise.
+const DefaultDir = "/var/cache/ipfailover-kapi"
+
+// RestrictedUser is the name of the token user without any RBAC binding.
+const RestrictedUser = "restricted"
+
+// Dir returns the directory holding kube-apiserver and etcd, or why they
+// are not usable.
+func Dir() (string, error) {
+	dir := os.Getenv("IPFAILOVER_KAPI_DIR")
+	if dir == "" {
+		dir = DefaultDir
+	}
+	for _, b := range []string{"kube-apiserver", "etcd"} {
+		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("no %s in %s: run `make kapi` (hack/kapi/build.sh, about 6 minutes once) or set IPFAILOVER_KAPI_DIR", b, dir)
+		}
+	}
+	return dir, nil
+}
+
+// Options configure Start.
+type Options struct {
+	// Address the API server listens on; default 127.0.0.1. It is also in
+	// the serving certificate, so a server in a network namespace can be
+	// reached from other namespaces.
+	Address netip.Addr
+	// ExtraSANs are more IP addresses for the serving certificate.
+	ExtraSANs []netip.Addr
+}
+
+// Server is a running etcd and kube-apiserver.
+type Server struct {
+	// Admin is a config for a system:masters user.
+	Admin *rest.Config
+	// Restricted is a config for RestrictedUser: authenticated, with no
+	// RBAC binding beyond what every authenticated user gets.
+	Restricted *rest.Config
+
+	t            testing.TB
+	dir, bin     string
+	addr         netip.Addr
+	port         int
+	adminToken   string
+	apiserver    *proc
+	apiserverLog string
+	etcd         *proc
+	etcdURL      string
+}
+
+// Start starts etcd and kube-apiserver, waits until /readyz answers 200
+// and stops both in t.Cleanup. It skips the test when the binaries are
+// missing.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	bin, err := Dir()
+	if err != nil {
+		t.Skipf("kube-apiserver tests skipped: %v", err)
+	}
+	if !o.Address.IsValid() {
+		o.Address = netip.MustParseAddr("127.0.0.1")
+	}
+	s := &Server{t: t, dir: t.TempDir(), bin: bin, addr: o.Address}
+	if err := s.pki(o); err != nil {
+		t.Fatalf("kapitest: PKI: %v", err)
+	}
+	t.Cleanup(s.stopAll)
+	s.startEtcd()
+	s.port = freePort(t, s.addr)
+	s.StartAPIServer()
+	host := "https://" + net.JoinHostPort(s.addr.String(), strconv.Itoa(s.port))
+	ca := filepath.Join(s.dir, "ca.crt")
+	s.Admin = &rest.Config{Host: host, BearerToken: s.adminToken, TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, QPS: 100, Burst: 200}
+	rt, _ := os.ReadFile(filepath.Join(s.dir, "restricted.token"))
+	s.Restricted = &rest.Config{Host: host, BearerToken: string(rt), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}}
+	return s
+}
+
+// URL is the API server's address.
+func (s *Server) URL() string {
+	return "https://" + net.JoinHostPort(s.addr.String(), strconv.Itoa(s.port))
+}
+
+// StartAPIServer starts kube-apiserver (again, after StopAPIServer: same
+// port, certificates and etcd data) and waits for /readyz.
+func (s *Server) StartAPIServer() {
+	t := s.t
+	t.Helper()
+	if s.apiserver != nil {
+		t.Fatal("kapitest: kube-apiserver already runs")
+	}
+	p := func(name string) string { return filepath.Join(s.dir, name) }
+	s.apiserverLog = p(fmt.Sprintf("kube-apiserver.%d.log", time.Now().UnixNano()))
+	s.apiserver = s.spawn(s.apiserverLog, filepath.Join(s.bin, "kube-apiserver"),
+		"--etcd-servers="+s.etcdURL,
+		"--bind-address="+s.addr.String(),
+		"--advertise-address="+s.addr.String(),
+		"--secure-port="+strconv.Itoa(s.port),
+		"--tls-cert-file="+p("apiserver.crt"), "--tls-private-key-file="+p("apiserver.key"),
+		"--client-ca-file="+p("ca.crt"),
+		"--token-auth-file="+p("tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+p("sa.pub"), "--service-account-signing-key-file="+p("sa.key"),
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--allow-privileged=true",
+		// No controller-manager creates the default service accounts.
+		"--disable-admission-plugins=ServiceAccount",
+		// A loopback advertise address is refused otherwise.
+		"--endpoint-reconciler-type=none",
+		"--cert-dir="+p("certs"),
+	)
+	s.waitReady(90 * time.Second)
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 10 s);
+// etcd keeps running with the data.
+func (s *Server) StopAPIServer() {
+	s.apiserver.stop()
+	s.apiserver = nil
+}
+
+func (s *Server) stopAll() {
+	if s.t.Failed() && s.apiserverLog != "" {
+		s.t.Logf("kube-apiserver log (tail):\n%s", tail(s.apiserverLog, 30))
+	}
+	s.apiserver.stop()
+	s.etcd.stop()
+}
+
+func (s *Server) startEtcd() {
+	t := s.t
+	client, peer := freePort(t, s.addr), freePort(t, s.addr)
+	host := s.addr.String()
+	if s.addr.Is6() {
+		host = "[" + host + "]"
+	}
+	s.etcdURL = fmt.Sprintf("http://%s:%d", host, client)
+	peerURL := fmt.Sprintf("http://%s:%d", host, peer)
+	s.etcd = s.spawn(filepath.Join(s.dir, "etcd.log"), filepath.Join(s.bin, "etcd"),
+		"--name=kapitest", "--data-dir="+filepath.Join(s.dir, "etcd"),
+		"--listen-client-urls="+s.etcdURL, "--advertise-client-urls="+s.etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=kapitest="+peerURL,
+		// A test's data need not survive a power cut; fsync would slow
+		// every write and disturb timing-sensitive tests on the machine.
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	)
+}
+
+// proc is a started server process.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it exited
+}
+
+// spawn starts a process with its output in logFile; it dies with the
+// test binary (Pdeathsig).
+func (s *Server) spawn(logFile, bin string, args ...string) *proc {
+	s.t.Helper()
+	f, err := os.Create(logFile)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("kapitest: start %s: %v", bin, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p
+}
+
+// stop sends SIGTERM and, after 10 s, SIGKILL; it returns once the
+// process exited. A nil proc is a no-op.
+func (p *proc) stop() {
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (s *Server) waitReady(limit time.Duration) {
+	t := s.t
+	t.Helper()
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(filepath.Join(s.dir, "ca.crt"))
+	pool.AppendCertsFromPEM(caPEM)
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer c.CloseIdleConnections()
+	deadline := time.Now().Add(limit)
+	done := s.apiserver.done
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.URL()+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+s.adminToken)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("kapitest: kube-apiserver exited:\n%s\netcd:\n%s", tail(s.apiserverLog, 30), tail(filepath.Join(s.dir, "etcd.log"), 10))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("kapitest: kube-apiserver not ready after %s:\n%s", limit, tail(s.apiserverLog, 30))
+}
+
+// pki writes the CA, the serving certificate, the service-account key
+// pair and the token file.
+func (s *Server) pki(o Options) error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kapitest-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return err
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.0.0.1"), o.Address.AsSlice()}
+	for _, a := range o.ExtraSANs {
+		ips = append(ips, a.AsSlice())
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+		IPAddresses: ips,
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	s.adminToken = randomToken()
+	restricted := randomToken()
+	files := map[string][]byte{
+		"ca.crt":           pemBlock("CERTIFICATE", caDER),
+		"apiserver.crt":    pemBlock("CERTIFICATE", srvDER),
+		"apiserver.key":    ecKeyPEM(srvKey),
+		"sa.key":           ecKeyPEM(saKey),
+		"sa.pub":           pubPEM(&saKey.PublicKey),
+		"restricted.token": []byte(restricted),
+		// token,user,uid[,"group1,group2"]
+		"tokens.csv": fmt.Appendf(nil, "%s,admin,admin-uid,system:masters\n%s,%s,%s-uid\n",
+			s.adminToken, restricted, RestrictedUser, RestrictedUser),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(s.dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pemBlock(kind string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
+}
+
+func ecKeyPEM(k *ecdsa.PrivateKey) []byte {
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		panic(err) // a P-256 key always marshals
+	}
+	return pemBlock("EC PRIVATE KEY", der)
+}
+
+func pubPEM(k *ecdsa.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return pemBlock("PUBLIC KEY", der)
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freePort returns a port nothing listens on at the moment. Another
+// process could take it before the server binds it; on this machine's
+// loopback that has not been seen.
+func freePort(t testing.TB, addr netip.Addr) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr.String(), "0"))
+	if err != nil {
+		t.Fatalf("kapitest: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func tail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err.Error()
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
