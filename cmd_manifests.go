@@ -3,27 +3,41 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+
+	"github.com/spf13/pflag"
 
 	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/internal/cli"
 	"github.com/ipfailover/ipfailover/manifests"
 )
+
+var manifestsCommand = command{Command: cli.Command{
+	Name:    "manifests",
+	Args:    "[NAME]",
+	Summary: "print Kubernetes/OpenShift objects for a failover configuration (like oc adm ipfailover)",
+}}
 
 // cmdManifests is the `oc adm ipfailover` of this project: it prints the
 // objects for one failover configuration. Every value goes through the
 // agent's own validation; on any problem stdout stays empty and the exit
 // code is 2.
-func cmdManifests(args []string, stdout, stderr io.Writer, _ *slog.Logger) int {
+func cmdManifests(_ cli.Command, args []string, stdout, stderr io.Writer, _ *slog.Logger) int {
 	req := manifests.NewRequest()
 	req.Image = manifests.ImageFor(version)
 	req.ReadFile = os.ReadFile
-	inv, err := manifests.ParseArgs(req, args, stderr)
+	// Help goes to stdout, syntax errors to stderr.
+	msgs := stderr
+	if slices.Contains(args, "--help") || slices.Contains(args, "-h") {
+		msgs = stdout
+	}
+	inv, err := manifests.ParseArgs(req, args, msgs)
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, pflag.ErrHelp):
 		return exitOK
 	case err != nil:
 		return exitInvalid

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,7 +74,7 @@ func TestRenderCommand(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var stdout, stderr bytes.Buffer
-			code := realMain(append([]string{"render"}, c.args...), &stdout, &stderr)
+			code := realMain(append([]string{"render"}, c.args...), &stdout, &stderr, nil)
 			if code != c.wantCode {
 				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, c.wantCode, stderr.String())
 			}
@@ -96,7 +97,7 @@ func TestRunRejectsInvalidEnvironmentBeforeTouchingAnything(t *testing.T) {
 	t.Setenv("OPENSHIFT_HA_VIRTUAL_IPS", "192.0.2.1,192.0.2.1")
 	t.Setenv("KEEPALIVED_CONFIG", t.TempDir()+"/keepalived.conf")
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"run"}, &stdout, &stderr); code != exitInvalid {
+	if code := realMain([]string{"run"}, &stdout, &stderr, nil); code != exitInvalid {
 		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitInvalid, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "appears twice") {
@@ -111,24 +112,24 @@ func TestCheckTCP(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"check", "tcp", addr, "--timeout", "2s"}, &stdout, &stderr); code != exitOK {
+	if code := realMain([]string{"check", "tcp", addr, "--timeout", "2s"}, &stdout, &stderr, nil); code != exitOK {
 		t.Errorf("open port: exit %d (%s)", code, stderr.String())
 	}
 	l.Close()
-	if code := realMain([]string{"check", "tcp", addr, "--timeout", "2s"}, &stdout, &stderr); code != exitFailure {
+	if code := realMain([]string{"check", "tcp", addr, "--timeout", "2s"}, &stdout, &stderr, nil); code != exitFailure {
 		t.Errorf("closed port: exit %d, want %d", code, exitFailure)
 	}
-	if code := realMain([]string{"check", "udp", addr}, &stdout, &stderr); code != exitInvalid {
+	if code := realMain([]string{"check", "udp", addr}, &stdout, &stderr, nil); code != exitInvalid {
 		t.Errorf("bad usage: exit %d, want %d", code, exitInvalid)
 	}
 }
 
 func TestVersionAndUnknownCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"version"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), version) {
+	if code := realMain([]string{"version"}, &stdout, &stderr, nil); code != exitOK || !strings.Contains(stdout.String(), version) {
 		t.Errorf("version: exit %d, stdout %q", code, stdout.String())
 	}
-	if code := realMain([]string{"frobnicate"}, &stdout, &stderr); code != exitInvalid {
+	if code := realMain([]string{"frobnicate"}, &stdout, &stderr, nil); code != exitInvalid {
 		t.Errorf("unknown command: exit %d", code)
 	}
 }
@@ -143,39 +144,132 @@ func TestStatusCommand(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"status", "--address", addr}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "ipf_VIP_1") {
+	if code := realMain([]string{"status", "--address", addr}, &stdout, &stderr, nil); code != exitOK || !strings.Contains(stdout.String(), "ipf_VIP_1") {
 		t.Errorf("healthy agent: exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 	stdout.Reset()
-	if code := realMain([]string{"status", "--address", addr, "--json"}, &stdout, &stderr); code != exitOK || stdout.String() != healthy {
+	if code := realMain([]string{"status", "--address", addr, "--json"}, &stdout, &stderr, nil); code != exitOK || stdout.String() != healthy {
 		t.Errorf("--json: exit %d, %q", code, stdout.String())
 	}
-	for _, body := range []string{strings.Replace(healthy, `"ready":true`, `"ready":false`, 1), "{"} {
+	for body, want := range map[string]int{
+		strings.Replace(healthy, `"ready":true`, `"ready":false`, 1): exitDegraded,
+		strings.Replace(healthy, `"BACKUP"`, `"FAULT"`, 1):           exitDegraded,
+		"{": exitFailure,
+	} {
 		doc.Store(body)
-		if code := realMain([]string{"status", "--address", addr}, &stdout, &stderr); code != exitFailure {
-			t.Errorf("%s: exit %d, want %d", body, code, exitFailure)
+		if code := realMain([]string{"status", "--address", addr}, &stdout, &stderr, nil); code != want {
+			t.Errorf("%s: exit %d, want %d", body, code, want)
 		}
 	}
-	if code := realMain([]string{"status", "--address", "nope"}, &stdout, &stderr); code != exitInvalid {
+	srv.Close()
+	if code := realMain([]string{"status", "--address", addr, "--timeout", "1s"}, &stdout, &stderr, nil); code != exitFailure {
+		t.Errorf("unreachable agent: exit %d, want %d", code, exitFailure)
+	}
+	if code := realMain([]string{"status", "--address", "nope"}, &stdout, &stderr, nil); code != exitInvalid {
 		t.Errorf("bad address: exit %d", code)
 	}
-	t.Setenv("OPENSHIFT_HA_VIRTUAL_IPS", "192.0.2.100")
+	// No agent environment at all: the address follows from the offset.
+	t.Setenv("OPENSHIFT_HA_VRRP_ID_OFFSET", "x")
+	stderr.Reset()
+	if code := realMain([]string{"status"}, &stdout, &stderr, nil); code != exitInvalid || !strings.Contains(stderr.String(), "OPENSHIFT_HA_VRRP_ID_OFFSET") {
+		t.Errorf("bad offset: exit %d, %s", code, stderr.String())
+	}
 	t.Setenv("OPENSHIFT_HA_METRICS_ADDRESS", "")
 	stderr.Reset()
-	if code := realMain([]string{"status"}, &stdout, &stderr); code != exitInvalid || !strings.Contains(stderr.String(), "serves no status") {
+	if code := realMain([]string{"status"}, &stdout, &stderr, nil); code != exitInvalid || !strings.Contains(stderr.String(), "serves no status") {
 		t.Errorf("no metrics address: exit %d, %s", code, stderr.String())
+	}
+}
+
+// TestCommandLine: every help, version and unknown invocation, with its
+// exit code and where the text goes.
+func TestCommandLine(t *testing.T) {
+	t.Setenv("OPENSHIFT_HA_VIRTUAL_IPS", "")
+	tests := []struct {
+		args     []string
+		code     int
+		stdout   string // substring of stdout ("" must be empty)
+		stderr   string // substring of stderr
+		noStderr bool
+	}{
+		{[]string{"--help"}, exitOK, "commands:", "", true},
+		{[]string{"-h"}, exitOK, "commands:", "", true},
+		{[]string{"help"}, exitOK, "commands:", "", true},
+		{[]string{"--version"}, exitOK, "ipfailover " + version, "", true},
+		{[]string{"version"}, exitOK, "ipfailover " + version, "", true},
+		{[]string{"version", "--help"}, exitOK, "print the version", "", true},
+		{[]string{"run", "--help"}, exitOK, "OPENSHIFT_HA_VIRTUAL_IPS", "", true},
+		{[]string{"run", "-h"}, exitOK, "preempt_delay 300", "", true},
+		{[]string{"render", "--help"}, exitOK, "--address", "", true},
+		{[]string{"status", "--help"}, exitOK, "3 reachable but degraded", "", true},
+		{[]string{"cleanup", "--help"}, exitOK, "example:", "", true},
+		{[]string{"check", "--help"}, exitOK, "--timeout", "", true},
+		{[]string{"manifests", "--help"}, exitOK, "--virtual-ips", "", true},
+		{[]string{"rendr"}, exitInvalid, "", `did you mean "render"?`, false},
+		{[]string{"stauts"}, exitInvalid, "", `did you mean "status"?`, false},
+		{[]string{"frobnicate"}, exitInvalid, "", `unknown command "frobnicate"`, false},
+		{[]string{"--bogus"}, exitInvalid, "", "unknown flag: --bogus", false},
+		{[]string{"render", "--adress", "192.0.2.1"}, exitInvalid, "", "did you mean --address?", false},
+		{[]string{"status", "--jsn"}, exitInvalid, "", "did you mean --json?", false},
+		{[]string{"manifests", "--virtual-ip", "192.0.2.1"}, exitInvalid, "", "did you mean --virtual-ips?", false},
+		{[]string{"check", "tcp"}, exitInvalid, "", "usage: ipfailover check tcp", false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := realMain(tt.args, &stdout, &stderr, nil)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout.String(), stderr.String())
+			}
+			if tt.stdout == "" && stdout.Len() > 0 || !strings.Contains(stdout.String(), tt.stdout) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdout, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) || tt.noStderr && stderr.Len() > 0 {
+				t.Errorf("stderr lacks %q (or is not empty):\n%s", tt.stderr, stderr.String())
+			}
+		})
+	}
+}
+
+// TestReadmeListsEveryVariable keeps the README's configuration table and
+// `run --help` (both from env.Variables) in sync: every variable has a row,
+// and the row shows the default the agent applies.
+func TestReadmeListsEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // variable -> default cell
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		for _, name := range strings.Split(cells[1], ",") {
+			rows[strings.Trim(strings.TrimSpace(name), "`")] = cells[2]
+		}
+	}
+	for _, v := range env.Variables() {
+		def, ok := rows[v.Name]
+		if !ok {
+			t.Errorf("README's configuration table has no row for %s", v.Name)
+			continue
+		}
+		if v.Default != "" && !strings.Contains(def, v.Default) {
+			t.Errorf("README says the default of %s is %q; the agent applies %q", v.Name, strings.TrimSpace(def), v.Default)
+		}
 	}
 }
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"run", "extra"}, {"cleanup", "extra"}, {"render", "--bogus"}, {"status", "--bogus"}, {"check", "tcp", "127.0.0.1:1", "--bogus"}, {"manifests", "--bogus"}} {
 		var stdout, stderr bytes.Buffer
-		if code := realMain(args, &stdout, &stderr); code != exitInvalid {
+		if code := realMain(args, &stdout, &stderr, nil); code != exitInvalid {
 			t.Errorf("%q: exit %d, want %d", args, code, exitInvalid)
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"help"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "commands:") {
+	if code := realMain([]string{"help"}, &stdout, &stderr, nil); code != exitOK || !strings.Contains(stdout.String(), "commands:") {
 		t.Errorf("help: exit %d", code)
 	}
 }

@@ -29,21 +29,21 @@ import (
 type rawEnv struct {
 	ConfigName    string  `envconfig:"OPENSHIFT_HA_CONFIG_NAME" default:"OpenShift-IPFailover" desc:"name of this failover configuration; keepalived router_id, instance names and auth are derived from it"`
 	VirtualIPs    string  `envconfig:"OPENSHIFT_HA_VIRTUAL_IPS" required:"true" desc:"VIPs: addresses, address/prefix, CIDR blocks, ranges (192.0.2.1-5, 2001:db8::a-f), separated by commas or spaces"`
-	VIPGroups     string  `envconfig:"OPENSHIFT_HA_VIP_GROUPS" desc:"number of VRRP groups per address family; unset or 0: one VIP per group"`
-	Interface     string  `envconfig:"OPENSHIFT_HA_NETWORK_INTERFACE" desc:"interface that carries the VIPs; unset: the default route's interface"`
+	VIPGroups     string  `envconfig:"OPENSHIFT_HA_VIP_GROUPS" desc:"number of VRRP groups the VIP list is split into; unset or 0: one VIP per group"`
+	Interface     string  `envconfig:"OPENSHIFT_HA_NETWORK_INTERFACE" desc:"interface that carries the VIPs; unset: the one whose subnet holds the first VIPs, else the default route's"`
 	MonitorPort   string  `envconfig:"OPENSHIFT_HA_MONITOR_PORT" default:"80" desc:"TCP port whose reachability is the default health check; 0 disables it"`
-	ReplicaCount  string  `envconfig:"OPENSHIFT_HA_REPLICA_COUNT" default:"1" desc:"expected number of agents (1-255)"`
+	ReplicaCount  string  `envconfig:"OPENSHIFT_HA_REPLICA_COUNT" default:"1" desc:"expected number of agents (1-255; 0 or less means 1)"`
 	VRIDOffset    string  `envconfig:"OPENSHIFT_HA_VRRP_ID_OFFSET" default:"10" desc:"group N gets virtual_router_id offset+N (0-254)"`
 	Excluded      string  `envconfig:"OPENSHIFT_HA_EXCLUDED_VRRP_IDS" desc:"VRIDs to skip (1-255), separated by spaces or commas; merged with HA_EXCLUDED_VRRP_IDS"`
 	ExcludedOld   string  `envconfig:"HA_EXCLUDED_VRRP_IDS" desc:"the original image's un-prefixed spelling of OPENSHIFT_HA_EXCLUDED_VRRP_IDS"`
 	IPTablesChain *string `envconfig:"OPENSHIFT_HA_IPTABLES_CHAIN" desc:"filter chain for the VRRP multicast accept rule; unset: INPUT; empty: no rule"`
 	NFTablesRule  *string `envconfig:"OPENSHIFT_HA_NFTABLES_RULE" desc:"newer upstream switch for the multicast accept rule; non-empty: rule in INPUT unless OPENSHIFT_HA_IPTABLES_CHAIN names a chain"`
-	CheckScript   string  `envconfig:"OPENSHIFT_HA_CHECK_SCRIPT" desc:"absolute path of a health-check script that replaces the port check"`
+	CheckScript   string  `envconfig:"OPENSHIFT_HA_CHECK_SCRIPT" desc:"health-check command line (absolute path, optional arguments) that replaces the port check"`
 	CheckInterval string  `envconfig:"OPENSHIFT_HA_CHECK_INTERVAL" default:"2" desc:"seconds between health checks (1-3600)"`
-	NotifyScript  string  `envconfig:"OPENSHIFT_HA_NOTIFY_SCRIPT" desc:"absolute path of a script run on every state change"`
+	NotifyScript  string  `envconfig:"OPENSHIFT_HA_NOTIFY_SCRIPT" desc:"command line (absolute path, optional arguments) run on every state change"`
 	Preemption    string  `envconfig:"OPENSHIFT_HA_PREEMPTION" default:"preempt_delay 300" desc:"nopreempt, preempt_delay N or preempt N (N 0-1000 seconds)"`
 	UnicastPeers  string  `envconfig:"OPENSHIFT_HA_UNICAST_PEERS" desc:"peer node addresses for unicast VRRP, separated by commas or spaces"`
-	UseUnicast    string  `envconfig:"OPENSHIFT_HA_USE_UNICAST" default:"false" desc:"use unicast VRRP (needs OPENSHIFT_HA_UNICAST_PEERS)"`
+	UseUnicast    string  `envconfig:"OPENSHIFT_HA_USE_UNICAST" default:"false" desc:"unicast VRRP; as in the original, only OPENSHIFT_HA_UNICAST_PEERS switches it on"`
 	Selector      string  `envconfig:"OPENSHIFT_HA_SELECTOR" desc:"node selector of the deployment; informational"`
 	AdminEmails   string  `envconfig:"OPENSHIFT_HA_ADMIN_EMAILS" default:"root@localhost" desc:"notification_email addresses, separated by commas or spaces"`
 	SMTPServer    string  `envconfig:"OPENSHIFT_HA_SMTP_SERVER" default:"127.0.0.1" desc:"smtp_server address or host name"`
@@ -80,7 +80,7 @@ const (
 	defaultChain = "INPUT"
 )
 
-// metricsPortBase is the base of the default metrics port. `oc adm
+// MetricsPortBase is the base of the default metrics port (63000+offset). `oc adm
 // ipfailover` already reserves hostPort 63000+offset for each failover
 // configuration (a scheduling trick so that two pods of one configuration
 // never share a node, and nothing listened on it). Listening there means the
@@ -89,15 +89,35 @@ const (
 // Linux's default ephemeral range (32768-60999), so outgoing connections do
 // not take it either. Any fixed port in Prometheus' crowded 9100-9999 range
 // would clash with itself across configurations.
-const metricsPortBase = 63000
+const MetricsPortBase = 63000
 
 func defaultMetricsAddress(offset int) string {
-	return fmt.Sprintf(":%d", metricsPortBase+offset)
+	return fmt.Sprintf(":%d", MetricsPortBase+offset)
 }
 
 // maxChainLen is iptables' chain-name limit (XT_EXTENSION_MAXNAMELEN-1 minus
 // the terminator, as enforced by iptables 1.8).
 const maxChainLen = 28
+
+// Variable documents one variable of the environment contract.
+type Variable struct {
+	Name        string
+	Default     string // "" when unset and empty mean something else, or nothing
+	Description string
+}
+
+// Variables documents every variable the agent reads, in the order of the
+// contract, from the same tags Load reads (so `run --help` and the README
+// table, which a test compares with it, cannot drift).
+func Variables() []Variable {
+	t := reflect.TypeFor[rawEnv]()
+	out := make([]Variable, 0, t.NumField())
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag
+		out = append(out, Variable{Name: tag.Get("envconfig"), Default: tag.Get("default"), Description: tag.Get("desc")})
+	}
+	return out
+}
 
 // KnownVariables lists every variable the agent reads, in the order of the
 // contract.

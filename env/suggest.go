@@ -3,6 +3,8 @@ package env
 import (
 	"slices"
 	"strings"
+
+	"github.com/ipfailover/ipfailover/internal/cli"
 )
 
 // haPrefix marks the variables this agent owns; an unknown one is most
@@ -45,31 +47,9 @@ func closestName(suffix string, known []string) string {
 	best, bestDist := "", max(3, len(suffix)/3)+1
 	for _, k := range known {
 		core := strings.TrimPrefix(strings.TrimPrefix(k, haPrefix), "HA_")
-		if d := levenshtein(suffix, core); d < bestDist {
+		if d := cli.Distance(suffix, core); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
 	return best
-}
-
-// levenshtein is the edit distance between a and b (bytes; variable names
-// are ASCII).
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -3,11 +3,14 @@ package manifests
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/internal/cli"
 )
 
 // Usage is the help text printed before the flag list.
@@ -48,10 +51,14 @@ func (o *optionalString) String() string {
 
 func (o *optionalString) Set(s string) error { o.v = &s; return nil }
 
+// Type names the value in the flag list.
+func (o *optionalString) Type() string { return "string" }
+
 // ParseArgs parses the command line over the defaults in req, with the
 // flag names of `oc adm ipfailover` (plus --kind, --advert-interval,
 // --metrics-address, --namespace, --output). Flag syntax errors and help
-// go to out; it returns flag.ErrHelp for -h and ErrUsage for bad syntax.
+// go to out; it returns pflag.ErrHelp for -h/--help and ErrUsage for bad
+// syntax (an unknown flag with a "did you mean").
 // Values are not checked here: Build does that.
 func ParseArgs(req Request, args []string, out io.Writer) (Invocation, error) {
 	inv := Invocation{Request: req}
@@ -59,13 +66,21 @@ func ParseArgs(req Request, args []string, out io.Writer) (Invocation, error) {
 	var kind, output string
 	var metrics optionalString
 
-	fs := flag.NewFlagSet("manifests", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() { fmt.Fprint(out, Usage); fs.PrintDefaults() }
+	fs := pflag.NewFlagSet("manifests", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	// str registers a string flag: the first name is the long flag, a
+	// one-letter name its shorthand, further names long aliases.
 	str := func(p *string, help string, names ...string) {
 		def := *p
-		for _, n := range names {
-			fs.StringVar(p, n, def, help)
+		short := ""
+		if len(names) > 1 && len(names[1]) == 1 {
+			short = names[1]
+			names = append(names[:1:1], names[2:]...)
+		}
+		fs.StringVarP(p, names[0], short, def, help)
+		for _, n := range names[1:] {
+			fs.StringVar(p, n, def, help+" (alias of --"+names[0]+")")
 		}
 	}
 	str(&r.Selector, "node selector key=value[,key=value], also OPENSHIFT_HA_SELECTOR; default: every node", "selector")
@@ -94,19 +109,26 @@ func ParseArgs(req Request, args []string, out io.Writer) (Invocation, error) {
 
 	// NAME may come before, between or after the flags.
 	var names []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return inv, err
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprint(out, Usage)
+			fmt.Fprint(out, fs.FlagUsages())
+			fmt.Fprint(out, "  -h, --help   print this help\n\nexample:\n  ipfailover manifests ipf-ha --virtual-ips 192.0.2.100-102 --replicas 2 --selector ha=true | kubectl apply -f -\n")
+			return inv, err
+		}
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
+			var all []string
+			fs.VisitAll(func(f *pflag.Flag) { all = append(all, f.Name) })
+			name, _, _ = strings.Cut(name, "=")
+			if s := cli.Suggest(name, all); s != "" {
+				msg += "; did you mean --" + s + "?"
 			}
-			return inv, ErrUsage
 		}
-		rest = fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		names, rest = append(names, rest[0]), rest[1:]
+		fmt.Fprintf(out, "ipfailover manifests: %s\nRun 'ipfailover manifests --help' for usage.\n", msg)
+		return inv, ErrUsage
 	}
+	names = fs.Args()
 	switch len(names) {
 	case 0:
 	case 1:

@@ -42,7 +42,13 @@ var forwardedSignals = []os.Signal{
 // args is the full argument vector, normally os.Args. When the process is
 // not PID 1, or is already the child (InitChildEnv is set), MaybeInit
 // returns handled=false and the caller continues as the agent.
-func MaybeInit(args []string, log *slog.Logger) (handled bool, exitCode int) {
+//
+// pending, if not nil, is a channel the process subscribed to termination
+// signals first thing in main: a signal that arrived before MaybeInit ran
+// is forwarded to the child as soon as it is started, so a SIGTERM in the
+// first milliseconds of a pod is not lost (the kernel drops signals to a
+// namespace's PID 1 that has no handler).
+func MaybeInit(args []string, log *slog.Logger, pending <-chan os.Signal) (handled bool, exitCode int) {
 	if os.Getpid() != 1 || os.Getenv(InitChildEnv) == "1" {
 		return false, 0
 	}
@@ -50,11 +56,12 @@ func MaybeInit(args []string, log *slog.Logger) (handled bool, exitCode int) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	res := runInit(initConfig{
-		path:  selfPath(),
-		args:  args,
-		env:   withEnv(os.Environ(), InitChildEnv, "1"),
-		log:   log.With("component", "init"),
-		drain: initDrainTimeout,
+		path:    selfPath(),
+		args:    args,
+		env:     withEnv(os.Environ(), InitChildEnv, "1"),
+		log:     log.With("component", "init"),
+		drain:   initDrainTimeout,
+		pending: pending,
 	})
 	return true, res.code
 }
@@ -78,6 +85,8 @@ type initConfig struct {
 	log       *slog.Logger
 	drain     time.Duration
 	subreaper bool // become a child subreaper (tests only; PID 1 is one implicitly)
+	// pending holds signals received before the init loop subscribed.
+	pending <-chan os.Signal
 }
 
 // initResult reports what the init loop did.
@@ -115,13 +124,26 @@ func runInit(c initConfig) initResult {
 	c.log.Debug("started agent process", "pid", pid)
 
 	var res initResult
+	forwarded := map[syscall.Signal]bool{}
+	forward := func(sig syscall.Signal) {
+		forwarded[sig] = true
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			c.log.Warn("cannot forward signal", "signal", sig, "pid", pid, "err", err)
+		}
+	}
+	for drained := false; !drained; {
+		select {
+		case sig := <-c.pending:
+			forward(sig.(syscall.Signal))
+		default:
+			drained = true
+		}
+	}
 	childDone := false
 	for !childDone {
 		sig := <-sigs
 		if sig != syscall.SIGCHLD {
-			if err := syscall.Kill(pid, sig.(syscall.Signal)); err != nil && !errors.Is(err, syscall.ESRCH) {
-				c.log.Warn("cannot forward signal", "signal", sig, "pid", pid, "err", err)
-			}
+			forward(sig.(syscall.Signal))
 			continue
 		}
 		n, status, found := reapAll(pid)
@@ -129,6 +151,13 @@ func runInit(c initConfig) initResult {
 		if found {
 			childDone = true
 			res.code = exitCode(status)
+			// A child killed by the stop signal we forwarded, before it
+			// could handle it (its first milliseconds), changed nothing:
+			// that is a clean stop.
+			if status.Signaled() && forwarded[status.Signal()] &&
+				(status.Signal() == syscall.SIGTERM || status.Signal() == syscall.SIGINT) {
+				res.code = 0
+			}
 		}
 	}
 

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(res.code)
 	case "maybeinit":
 		// Under `unshare --pid --fork` this process is PID 1.
-		handled, code := MaybeInit(os.Args, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+		handled, code := MaybeInit(os.Args, slog.New(slog.NewTextHandler(os.Stderr, nil)), nil)
 		if handled {
 			fmt.Printf("RESULT %d 0\n", code)
 			os.Exit(code)
@@ -197,7 +197,7 @@ func TestExitCode(t *testing.T) {
 }
 
 func TestMaybeInitNotPID1(t *testing.T) {
-	if handled, _ := MaybeInit(os.Args, nil); handled {
+	if handled, _ := MaybeInit(os.Args, nil, nil); handled {
 		t.Error("MaybeInit handled a non-PID-1 process")
 	}
 }

@@ -56,3 +56,21 @@ func URL(addr string) (string, error) {
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/status", nil
 }
+
+// Degraded reports whether an agent that answered is not fully serving:
+// unhealthy, not ready, an instance in FAULT, or a failing health check.
+// `ipfailover status` exits 3 then.
+func Degraded(st metrics.Status) bool {
+	if !st.Healthy || !st.Ready {
+		return true
+	}
+	if st.Check != nil && st.Check.Ran && !st.Check.OK {
+		return true
+	}
+	for _, in := range st.Instances {
+		if in.State == "FAULT" {
+			return true
+		}
+	}
+	return false
+}

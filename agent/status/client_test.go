@@ -70,3 +70,26 @@ func TestPrint(t *testing.T) {
 		}
 	}
 }
+
+func TestDegraded(t *testing.T) {
+	ok := metrics.Status{Healthy: true, Ready: true, Instances: []metrics.Instance{{State: "MASTER"}, {State: "BACKUP"}}}
+	tests := []struct {
+		name string
+		mod  func(*metrics.Status)
+		want bool
+	}{
+		{"healthy", func(*metrics.Status) {}, false},
+		{"unhealthy", func(s *metrics.Status) { s.Healthy = false }, true},
+		{"not ready", func(s *metrics.Status) { s.Ready = false }, true},
+		{"fault", func(s *metrics.Status) { s.Instances = []metrics.Instance{{State: "FAULT"}} }, true},
+		{"failing check", func(s *metrics.Status) { s.Check = &metrics.Check{Ran: true, OK: false} }, true},
+		{"check not run yet", func(s *metrics.Status) { s.Check = &metrics.Check{} }, false},
+	}
+	for _, tt := range tests {
+		s := ok
+		tt.mod(&s)
+		if got := Degraded(s); got != tt.want {
+			t.Errorf("%s: Degraded = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
