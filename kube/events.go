@@ -115,7 +115,8 @@ func NewRecorder(ctx context.Context, o RecorderOptions) (*Recorder, error) {
 	if r.log == nil {
 		r.log = slog.Default()
 	}
-	r.broadcaster = record.NewBroadcaster(record.WithContext(ctx), record.WithSleepDuration(eventRetry))
+	r.broadcaster = record.NewBroadcaster(record.WithContext(ctx), record.WithSleepDuration(eventRetry),
+		record.WithCorrelatorOptions(record.CorrelatorOptions{SpamKeyFunc: spamKey}))
 	r.broadcaster.StartRecordingToSink(&sink{r: r, next: &typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")}})
 	r.recorder = r.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: EventComponent, Host: o.NodeName})
 	if o.PodUID == "" {
@@ -241,6 +242,16 @@ func (r *Recorder) emit(kind, reason, message string) {
 	r.emitted.Add(1)
 	// Non-blocking: client-go drops when its queue is full.
 	r.recorder.Event(&ref, kind, reason, message)
+}
+
+// spamKey keeps client-go's rate limit (per object a burst of 25 events,
+// then one per 5 minutes) but per reason too: by default it is per event
+// type, and a failing check's Warnings would starve VIPFault and
+// VRIDConflict.
+func spamKey(e *corev1.Event) string {
+	io := e.InvolvedObject
+	return strings.Join([]string{e.Source.Component, e.Source.Host, io.Kind, io.Namespace, io.Name,
+		string(io.UID), io.APIVersion, e.Type, e.Reason}, "")
 }
 
 // sink watches the outcome of each request client-go makes for an event.

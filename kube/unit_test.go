@@ -4,19 +4,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
 
@@ -239,4 +243,45 @@ func TestNewWatcherOptions(t *testing.T) {
 			t.Errorf("selector %q: %v", sel, err)
 		}
 	}
+}
+
+// With the API server unreachable, emitting never blocks and what queues
+// is bounded.
+func TestRecorderDeadAPI(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now: connection refused
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := NewRecorder(ctx, RecorderOptions{
+		Target: Target{Config: &rest.Config{Host: "https://" + addr, BearerToken: "x"}, Namespace: "ns", PodName: "p"},
+		PodUID: "uid", Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.KeepalivedRestarted("first")
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Stats().Failed == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed request")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	const n = 100000
+	for i := range n {
+		r.CheckFailing(fmt.Sprintf("check %d", i))
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("%d events took %s", n, d)
+	}
+	st := r.Stats()
+	if st.Emitted > 1+maxQueuedWhileDown || st.Emitted+st.Dropped != n+1 {
+		t.Errorf("stats %+v: more than %d queued while down", st, maxQueuedWhileDown)
+	}
+	r.Shutdown()
 }

@@ -223,7 +223,6 @@ func (w *Watcher) Run(ctx context.Context) {
 	w.mu.Lock()
 	w.owner = owner
 	w.mu.Unlock()
-	w.log.Info("kubernetes peers: watching pods", "namespace", w.target.Namespace, "peers_of", owner.String())
 
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0,
 		informers.WithNamespace(w.target.Namespace),
@@ -427,8 +426,13 @@ func (w *Watcher) publish(store cache.Store) {
 	w.peers = peers
 	w.changes++
 	w.lastChange = w.clk.Now()
+	owner := w.owner
 	w.mu.Unlock()
-	w.log.Info("kubernetes peers changed", "peers", peers)
+	if first {
+		w.log.Info("kubernetes peers: following the API", "namespace", w.target.Namespace, "peers_of", owner.String(), "peers", peers)
+	} else {
+		w.log.Info("kubernetes peers changed", "peers", peers)
+	}
 	w.logUp()
 	select {
 	case w.changed <- struct{}{}:

@@ -20,6 +20,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -52,17 +53,17 @@ func Dir() (string, error) {
 	}
 	for _, b := range []string{"kube-apiserver", "etcd"} {
 		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.Mode()&0o111 == 0 {
-			return "", fmt.Errorf("no %s in %s: run `make kapi` (hack/kapi/build.sh, about 6 minutes once) or set IPFAILOVER_KAPI_DIR", b, dir)
+			return "", fmt.Errorf("no %s in %s: run `make kapi` (hack/kapi/build.sh; several minutes, once per machine) or set IPFAILOVER_KAPI_DIR", b, dir)
 		}
 	}
 	return dir, nil
 }
 
-// Options configure Start.
+// Options configure Start and Launch.
 type Options struct {
-	// Address the API server listens on; default 127.0.0.1. It is also in
-	// the serving certificate, so a server in a network namespace can be
-	// reached from other namespaces.
+	// Address the API server and etcd listen on; default 127.0.0.1. It is
+	// also in the serving certificate, so a server started in a network
+	// namespace can be reached from others.
 	Address netip.Addr
 	// ExtraSANs are more IP addresses for the serving certificate.
 	ExtraSANs []netip.Addr
@@ -75,8 +76,10 @@ type Server struct {
 	// Restricted is a config for RestrictedUser: authenticated, with no
 	// RBAC binding beyond what every authenticated user gets.
 	Restricted *rest.Config
+	// Kubeconfig is a file with both users (contexts "admin" and
+	// "restricted", admin current), for kubectl while debugging.
+	Kubeconfig string
 
-	t            testing.TB
 	dir, bin     string
 	addr         netip.Addr
 	port         int
@@ -87,32 +90,84 @@ type Server struct {
 	etcdURL      string
 }
 
-// Start starts etcd and kube-apiserver, waits until /readyz answers 200
-// and stops both in t.Cleanup. It skips the test when the binaries are
-// missing.
+// Start launches a server for a test in t.TempDir, stops it in
+// t.Cleanup (with the tail of kube-apiserver's log when the test failed)
+// and skips the test when the binaries are missing.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin, err := Dir()
 	if err != nil {
 		t.Skipf("kube-apiserver tests skipped: %v", err)
 	}
+	s, err := launch(bin, t.TempDir(), o)
+	if s != nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("kube-apiserver log (tail):\n%s", s.LogTail(30))
+			}
+			s.Close()
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Launch starts etcd and kube-apiserver with their files in dir (which
+// must exist) and waits until /readyz answers 200. Close stops them.
+func Launch(dir string, o Options) (*Server, error) {
+	bin, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	s, err := launch(bin, dir, o)
+	if err != nil && s != nil {
+		s.Close()
+	}
+	return s, err
+}
+
+// launch returns the Server even on error, for Close and its log.
+func launch(bin, dir string, o Options) (*Server, error) {
 	if !o.Address.IsValid() {
 		o.Address = netip.MustParseAddr("127.0.0.1")
 	}
-	s := &Server{t: t, dir: t.TempDir(), bin: bin, addr: o.Address}
+	s := &Server{dir: dir, bin: bin, addr: o.Address}
 	if err := s.pki(o); err != nil {
-		t.Fatalf("kapitest: PKI: %v", err)
+		return nil, fmt.Errorf("kapitest: PKI: %w", err)
 	}
-	t.Cleanup(s.stopAll)
-	s.startEtcd()
-	s.port = freePort(t, s.addr)
-	s.StartAPIServer()
-	host := "https://" + net.JoinHostPort(s.addr.String(), strconv.Itoa(s.port))
+	if err := s.startEtcd(); err != nil {
+		return s, err
+	}
+	port, err := freePort(s.addr)
+	if err != nil {
+		return s, err
+	}
+	s.port = port
+	if err := s.StartAPIServer(); err != nil {
+		return s, err
+	}
 	ca := filepath.Join(s.dir, "ca.crt")
-	s.Admin = &rest.Config{Host: host, BearerToken: s.adminToken, TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, QPS: 100, Burst: 200}
-	rt, _ := os.ReadFile(filepath.Join(s.dir, "restricted.token"))
-	s.Restricted = &rest.Config{Host: host, BearerToken: string(rt), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}}
-	return s
+	rt, err := os.ReadFile(filepath.Join(s.dir, "restricted.token"))
+	if err != nil {
+		return s, err
+	}
+	s.Admin = &rest.Config{Host: s.URL(), BearerToken: s.adminToken, TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, QPS: 100, Burst: 200}
+	s.Restricted = &rest.Config{Host: s.URL(), BearerToken: string(rt), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}}
+	s.Kubeconfig = filepath.Join(s.dir, "kubeconfig")
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: kapitest, cluster: {server: %q, certificate-authority: %q}}]
+users:
+- {name: admin, user: {token: %q}}
+- {name: restricted, user: {token: %q}}
+contexts:
+- {name: admin, context: {cluster: kapitest, user: admin}}
+- {name: restricted, context: {cluster: kapitest, user: restricted}}
+current-context: admin
+`, s.URL(), ca, s.adminToken, string(rt))
+	return s, os.WriteFile(s.Kubeconfig, []byte(kc), 0o600)
 }
 
 // URL is the API server's address.
@@ -122,15 +177,14 @@ func (s *Server) URL() string {
 
 // StartAPIServer starts kube-apiserver (again, after StopAPIServer: same
 // port, certificates and etcd data) and waits for /readyz.
-func (s *Server) StartAPIServer() {
-	t := s.t
-	t.Helper()
+func (s *Server) StartAPIServer() error {
 	if s.apiserver != nil {
-		t.Fatal("kapitest: kube-apiserver already runs")
+		return errors.New("kapitest: kube-apiserver already runs")
 	}
 	p := func(name string) string { return filepath.Join(s.dir, name) }
 	s.apiserverLog = p(fmt.Sprintf("kube-apiserver.%d.log", time.Now().UnixNano()))
-	s.apiserver = s.spawn(s.apiserverLog, filepath.Join(s.bin, "kube-apiserver"),
+	var err error
+	s.apiserver, err = spawn(s.apiserverLog, filepath.Join(s.bin, "kube-apiserver"),
 		"--etcd-servers="+s.etcdURL,
 		"--bind-address="+s.addr.String(),
 		"--advertise-address="+s.addr.String(),
@@ -149,34 +203,51 @@ func (s *Server) StartAPIServer() {
 		"--endpoint-reconciler-type=none",
 		"--cert-dir="+p("certs"),
 	)
-	s.waitReady(90 * time.Second)
+	if err != nil {
+		return err
+	}
+	return s.waitReady(90 * time.Second)
 }
 
-// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 10 s);
-// etcd keeps running with the data.
+// StopAPIServer kills kube-apiserver, as a crash or a lost control-plane
+// node would; etcd keeps running with the data.
 func (s *Server) StopAPIServer() {
 	s.apiserver.stop()
 	s.apiserver = nil
 }
 
-func (s *Server) stopAll() {
-	if s.t.Failed() && s.apiserverLog != "" {
-		s.t.Logf("kube-apiserver log (tail):\n%s", tail(s.apiserverLog, 30))
-	}
+// Close stops both processes. The files stay in the directory.
+func (s *Server) Close() {
 	s.apiserver.stop()
+	s.apiserver = nil
 	s.etcd.stop()
+	s.etcd = nil
 }
 
-func (s *Server) startEtcd() {
-	t := s.t
-	client, peer := freePort(t, s.addr), freePort(t, s.addr)
+// LogTail returns the last n lines of kube-apiserver's log.
+func (s *Server) LogTail(n int) string {
+	if s.apiserverLog == "" {
+		return ""
+	}
+	return tail(s.apiserverLog, n)
+}
+
+func (s *Server) startEtcd() error {
+	client, err := freePort(s.addr)
+	if err != nil {
+		return err
+	}
+	peer, err := freePort(s.addr)
+	if err != nil {
+		return err
+	}
 	host := s.addr.String()
 	if s.addr.Is6() {
 		host = "[" + host + "]"
 	}
 	s.etcdURL = fmt.Sprintf("http://%s:%d", host, client)
 	peerURL := fmt.Sprintf("http://%s:%d", host, peer)
-	s.etcd = s.spawn(filepath.Join(s.dir, "etcd.log"), filepath.Join(s.bin, "etcd"),
+	s.etcd, err = spawn(filepath.Join(s.dir, "etcd.log"), filepath.Join(s.bin, "etcd"),
 		"--name=kapitest", "--data-dir="+filepath.Join(s.dir, "etcd"),
 		"--listen-client-urls="+s.etcdURL, "--advertise-client-urls="+s.etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
@@ -186,6 +257,7 @@ func (s *Server) startEtcd() {
 		"--unsafe-no-fsync",
 		"--log-level=warn",
 	)
+	return err
 }
 
 // proc is a started server process.
@@ -195,66 +267,61 @@ type proc struct {
 }
 
 // spawn starts a process with its output in logFile; it dies with the
-// test binary (Pdeathsig).
-func (s *Server) spawn(logFile, bin string, args ...string) *proc {
-	s.t.Helper()
+// process that started it (Pdeathsig).
+func spawn(logFile, bin string, args ...string) (*proc, error) {
 	f, err := os.Create(logFile)
 	if err != nil {
-		s.t.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("kapitest: start %s: %v", bin, err)
+		return nil, fmt.Errorf("kapitest: start %s: %w", bin, err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
-	return p
+	return p, nil
 }
 
-// stop sends SIGTERM and, after 10 s, SIGKILL; it returns once the
-// process exited. A nil proc is a no-op.
+// stop kills the process and returns once it exited. A nil proc is a
+// no-op. SIGKILL, not SIGTERM: kube-apiserver's graceful shutdown waits
+// for open watches, and nothing here needs to survive.
 func (p *proc) stop() {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
 }
 
-func (s *Server) waitReady(limit time.Duration) {
-	t := s.t
-	t.Helper()
+func (s *Server) waitReady(limit time.Duration) error {
 	pool := x509.NewCertPool()
-	caPEM, _ := os.ReadFile(filepath.Join(s.dir, "ca.crt"))
+	caPEM, err := os.ReadFile(filepath.Join(s.dir, "ca.crt"))
+	if err != nil {
+		return err
+	}
 	pool.AppendCertsFromPEM(caPEM)
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(limit)
-	done := s.apiserver.done
 	for time.Now().Before(deadline) {
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.URL()+"/readyz", nil)
 		req.Header.Set("Authorization", "Bearer "+s.adminToken)
 		if resp, err := c.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		select {
-		case <-done:
-			t.Fatalf("kapitest: kube-apiserver exited:\n%s\netcd:\n%s", tail(s.apiserverLog, 30), tail(filepath.Join(s.dir, "etcd.log"), 10))
+		case <-s.apiserver.done:
+			return fmt.Errorf("kapitest: kube-apiserver exited:\n%s\netcd:\n%s", s.LogTail(30), tail(filepath.Join(s.dir, "etcd.log"), 10))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	t.Fatalf("kapitest: kube-apiserver not ready after %s:\n%s", limit, tail(s.apiserverLog, 30))
+	return fmt.Errorf("kapitest: kube-apiserver not ready after %s:\n%s", limit, s.LogTail(30))
 }
 
 // pki writes the CA, the serving certificate, the service-account key
@@ -349,16 +416,15 @@ func randomToken() string {
 }
 
 // freePort returns a port nothing listens on at the moment. Another
-// process could take it before the server binds it; on this machine's
-// loopback that has not been seen.
-func freePort(t testing.TB, addr netip.Addr) int {
-	t.Helper()
+// process could take it before the server binds it; on loopback with
+// kernel-chosen ports that has not been seen.
+func freePort(addr netip.Addr) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(addr.String(), "0"))
 	if err != nil {
-		t.Fatalf("kapitest: %v", err)
+		return 0, fmt.Errorf("kapitest: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(file string, n int) string {

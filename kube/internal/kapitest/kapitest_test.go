@@ -36,7 +36,9 @@ func TestStart(t *testing.T) {
 		t.Fatal("stopped server answered")
 	}
 	t0 = time.Now()
-	s.StartAPIServer()
+	if err := s.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("restarted after %s", time.Since(t0).Round(time.Millisecond))
 	if _, err := admin.CoreV1().Namespaces().Get(ctx, "kapitest", metav1.GetOptions{}); err != nil {
 		t.Fatalf("namespace lost over a restart: %v", err)
