@@ -241,6 +241,14 @@ func (r *run) releaseVIPs(context.Context) error {
 	return err
 }
 
+// keeperInterval is how often the multicast rule is read back: within one
+// advert interval, so a deleted rule costs at most about one missed advert
+// (a peer declares the master dead after three), but not more often than
+// every 250 ms (each read runs iptables) nor less often than every 2 s.
+func keeperInterval(advert time.Duration) time.Duration {
+	return min(max(advert, 250*time.Millisecond), 2*time.Second)
+}
+
 // supervise starts the monitor, the health check and the rule keepers, and
 // has keepalived supervised until ctx ends; it stops them in reverse order.
 func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
@@ -254,10 +262,19 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	// keepalived starts and reads it.
 	var mon *monitor.Monitor
 	var check *health.Runner
+	// delivery wakes the supervision loop when writing check results for
+	// keepalived starts or stops failing.
+	delivery := make(chan struct{}, 1)
 	if r.plan.Check != nil {
 		check = health.New(health.Options{
 			Check: *r.plan.Check, StatusFile: r.plan.Options.CheckFile, SkipMissing: cfg.CheckScript != "",
 			OnResult: func(res vrrpstate.Result) { mon.ObserveCheck(res) }, Log: log.With("component", "health"),
+			OnDelivery: func(error) {
+				select {
+				case delivery <- struct{}{}:
+				default:
+				}
+			},
 		})
 	}
 	mon, err = monitor.Start(ctx, monitor.Options{
@@ -280,11 +297,11 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	defer keepers.Wait()
 	defer stopKeepers()
 	for i, rule := range r.rules {
-		k := &iptables.Keeper{Table: r.tables[i], Rule: rule, Log: log, OnRestore: mon.RuleRestored}
+		k := &iptables.Keeper{Table: r.tables[i], Rule: rule, Log: log, OnRestore: mon.RuleRestored, Interval: keeperInterval(cfg.AdvertInterval)}
 		keepers.Go(func() { _ = k.Run(kctx) })
 	}
 
-	err = r.d.Keepalived.Supervise(ctx, supervisor.Options{
+	opts := supervisor.Options{
 		Logger:      log,
 		ConfigPath:  cfg.KeepalivedConfig,
 		ExtraArgs:   cfg.KeepalivedOptions,
@@ -292,15 +309,52 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 		OnEvent:     mon.OnEvent,
 		Render:      renderOnce(r.conf, r.plan),
 		ReleaseVIPs: r.releaseVIPs,
-		WatchPaths:  []string{env.ScriptProgram(cfg.CheckScript), env.ScriptProgram(cfg.NotifyScript), cfg.KeepalivedTemplate},
+		// A changed password Secret is re-read with a live reload (the
+		// kubelet swaps the mount's ..data link; the watcher follows it).
+		WatchPaths: []string{env.ScriptProgram(cfg.CheckScript), env.ScriptProgram(cfg.NotifyScript), cfg.KeepalivedTemplate, cfg.AuthPasswordFile},
 		// A stopped or hung keepalived keeps its VIPs while a peer takes
 		// them too: replace it within one master-down interval.
 		HangTimeout: 3*cfg.AdvertInterval + time.Second,
 		Liveness:    mon.Liveness,
 		Now:         r.d.Now,
-	}, reload)
-	if err != nil {
-		return err
+	}
+	undelivered := func() bool { return check != nil && check.Undelivered() != "" }
+	for ctx.Err() == nil {
+		// Fail closed: while check results cannot be written, keepalived
+		// would act on a stale (possibly healthy) result, so it is held
+		// stopped, with the VIPs released, until they can.
+		if undelivered() {
+			log.Error("keepalived held stopped: health check results cannot be delivered to it", "reason", check.Undelivered())
+			for undelivered() && ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+				case <-delivery:
+				}
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			log.Info("health check results are delivered again: starting keepalived")
+		}
+		sctx, stopSupervise := context.WithCancel(ctx)
+		go func() {
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-delivery:
+					if undelivered() {
+						stopSupervise()
+						return
+					}
+				}
+			}
+		}()
+		err = r.d.Keepalived.Supervise(sctx, opts, reload)
+		stopSupervise()
+		if err != nil {
+			return err
+		}
 	}
 	log.Info("stopped")
 	return nil

@@ -39,15 +39,27 @@ func newPlan(cfg env.Config, host render.Host, dir, version string) (render.Plan
 }
 
 // configText renders keepalived.conf for p with the embedded template or
-// the user's, read again on every call so that a changed template is used
-// on reload.
+// the user's, and the password file's content, both read again on every
+// call so that a changed template or Secret is used on reload.
 func configText(p render.Plan) ([]byte, error) {
+	if f := p.Config.AuthPasswordFile; f != "" {
+		pw, err := render.ReadAuthPassword(f)
+		if err != nil {
+			return nil, err
+		}
+		p.Options.AuthPassword = render.Secret(pw)
+	}
 	t, err := loadTemplate(p.Config)
 	if err != nil {
 		return nil, err
 	}
 	return t.Execute(p.Data())
 }
+
+// redactedPassword stands in for the password file's content in `ipfailover
+// render`'s output: the password is never shown. It is a valid password, so
+// the output still passes `keepalived -t`.
+const redactedPassword = "REDACTED"
 
 func loadTemplate(cfg env.Config) (*render.Template, error) {
 	if cfg.KeepalivedTemplate == "" {
@@ -87,6 +99,14 @@ func Render(cfg env.Config, ifname string, addrs []netip.Addr, d Deps) ([]byte, 
 	p, err := newPlan(cfg, host, RunDir(d.RunDirRoot, cfg), d.Version)
 	if err != nil {
 		return nil, err
+	}
+	if f := cfg.AuthPasswordFile; f != "" {
+		// Checked like run checks it, but never printed.
+		if _, err := render.ReadAuthPassword(f); err != nil {
+			return nil, err
+		}
+		p.Config.AuthPasswordFile = ""
+		p.Options.AuthPassword = redactedPassword
 	}
 	return configText(p)
 }

@@ -40,6 +40,10 @@ type Options struct {
 	// OnResult, if set, is called after every run (metrics). It must not
 	// block.
 	OnResult func(vrrpstate.Result)
+	// OnDelivery, if set, is called when writing results for keepalived
+	// starts failing (with the error) and when it works again (nil). It
+	// must not block.
+	OnDelivery func(error)
 	// Exec runs one check (nil: vrrpstate.RunCommand); tests fake it.
 	Exec vrrpstate.Runner
 	Log  *slog.Logger
@@ -54,8 +58,11 @@ type Runner struct {
 	log     *slog.Logger
 	onRes   func(vrrpstate.Result)
 
-	mu       sync.Mutex
-	timeouts uint64
+	onDeliv func(error)
+
+	mu          sync.Mutex
+	timeouts    uint64
+	undelivered string // why the last result could not be written, or ""
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -67,7 +74,7 @@ func New(o Options) *Runner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{check: o.Check, file: o.StatusFile, log: log, onRes: o.OnResult}
+	r := &Runner{check: o.Check, file: o.StatusFile, log: log, onRes: o.OnResult, onDeliv: o.OnDelivery}
 	r.checker = &vrrpstate.Checker{
 		Command:     Command(o.Check.Command),
 		SkipMissing: o.SkipMissing,
@@ -107,18 +114,39 @@ func (r *Runner) Stop() {
 // record records one result: the status file first, since keepalived acts
 // on it.
 func (r *Runner) record(res vrrpstate.Result) {
-	if err := vrrpstate.WriteStatus(r.file, res.OK()); err != nil {
-		// keepalived keeps acting on the previous result: make it loud.
-		r.log.Error("cannot record the health check result for keepalived", "err", err)
+	err := vrrpstate.WriteStatus(r.file, res.OK())
+	r.mu.Lock()
+	was := r.undelivered
+	r.undelivered = ""
+	if err != nil {
+		r.undelivered = err.Error()
 	}
 	if res.TimedOut {
-		r.mu.Lock()
 		r.timeouts++
-		r.mu.Unlock()
+	}
+	r.mu.Unlock()
+	switch {
+	case err != nil && was == "":
+		// keepalived would keep acting on the previous result, possibly
+		// "healthy": the caller fails closed.
+		r.log.Error("cannot deliver the health check result to keepalived: failing closed until it can be written", "file", r.file, "err", err)
+	case err == nil && was != "":
+		r.log.Info("health check results reach keepalived again", "file", r.file)
+	}
+	if r.onDeliv != nil && (err != nil) != (was != "") {
+		r.onDeliv(err)
 	}
 	if r.onRes != nil {
 		r.onRes(res)
 	}
+}
+
+// Undelivered is why the latest result could not be written for
+// keepalived, or "" when it was.
+func (r *Runner) Undelivered() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.undelivered
 }
 
 // Check is the rendered check the runner runs.

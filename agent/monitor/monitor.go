@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"sync"
 	"syscall"
 	"time"
@@ -374,6 +375,7 @@ func (m *Monitor) Status() metrics.Status {
 	if c := m.o.Check; c != nil {
 		s.Check = &status.Check{Command: c.Check().Command, Interval: c.Check().Interval, Timeouts: c.Timeouts()}
 		s.Check.Last, s.Check.Ran = c.Last()
+		s.Undelivered = c.Undelivered()
 	}
 	if cfg.CheckScript != "" {
 		sc := metrics.Script{Variable: "OPENSHIFT_HA_CHECK_SCRIPT", Command: cfg.CheckScript}
@@ -406,6 +408,11 @@ func fileHash(path string) string {
 	if err != nil {
 		return ""
 	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(authPassLine.ReplaceAll(b, []byte("${1}-")))
 	return hex.EncodeToString(sum[:8])
 }
+
+// authPassLine matches the value of keepalived's auth_pass. The hash masks
+// it: the rest of the file is predictable, so a published hash of the whole
+// file would let anyone test password guesses offline.
+var authPassLine = regexp.MustCompile(`(?m)^(\s*auth_pass\s+)\S+`)

@@ -341,3 +341,24 @@ func TestDumpAndHeartbeat(t *testing.T) {
 		t.Errorf("after the dump: %+v", in)
 	}
 }
+
+// TestFileHashMasksPassword: the published config hash must not let anyone
+// test password guesses, and must still change with the rest of the file.
+func TestFileHashMasksPassword(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, pass, vip string) string {
+		p := filepath.Join(dir, name)
+		body := "vrrp_instance a {\n    authentication {\n        auth_type PASS\n        auth_pass " + pass + "\n    }\n    virtual_ipaddress {\n        " + vip + "\n    }\n}\n"
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b, c := write("a", "secret1", "192.0.2.1"), write("b", "other22", "192.0.2.1"), write("c", "secret1", "192.0.2.2")
+	if fileHash(a) != fileHash(b) {
+		t.Error("the hash depends on the password")
+	}
+	if fileHash(a) == fileHash(c) {
+		t.Error("the hash does not depend on the VIPs")
+	}
+}

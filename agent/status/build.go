@@ -26,10 +26,13 @@ type Snapshot struct {
 	Dump   map[string]vrrpstate.Stats
 	DumpAt time.Time
 
-	Rules     []metrics.Rule
-	Check     *Check // nil: no health check
-	Scripts   []metrics.Script
-	Instances []vrrpstate.Instance
+	Rules []metrics.Rule
+	Check *Check // nil: no health check
+	// Undelivered is why health check results cannot be written for
+	// keepalived, or "".
+	Undelivered string
+	Scripts     []metrics.Script
+	Instances   []vrrpstate.Instance
 	// Addrs are the kernel's addresses by interface, for VIP presence.
 	Addrs map[string][]netip.Prefix
 }
@@ -73,7 +76,7 @@ func Build(s Snapshot) metrics.Status {
 		st.Keepalived.Problem = "last exit: " + l.ExitReason
 	}
 
-	v := Judge(Facts{Now: s.Now, AgentStart: s.AgentStart, Lifecycle: l, Problem: s.Problem, Scripts: s.Scripts})
+	v := Judge(Facts{Now: s.Now, AgentStart: s.AgentStart, Lifecycle: l, Problem: s.Problem, Scripts: s.Scripts, Undelivered: s.Undelivered})
 	st.Healthy, st.HealthProblem, st.Ready, st.ReadyProblem = v.Healthy, v.HealthProblem, v.Ready, v.ReadyProblem
 
 	if c := s.Check; c != nil {

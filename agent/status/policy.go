@@ -23,6 +23,10 @@ type Facts struct {
 	Problem string
 	// Scripts are the user's scripts with why they cannot be run.
 	Scripts []metrics.Script
+	// Undelivered is why health check results cannot be written for
+	// keepalived ("" when they can); the agent then holds keepalived
+	// stopped (fail closed).
+	Undelivered string
 }
 
 // Verdict is /healthz and /readyz: the kubelet restarts an unhealthy agent
@@ -66,6 +70,11 @@ func Judge(f Facts) Verdict {
 		v.ReadyProblem = f.Problem
 	default:
 		v.Ready = true
+	}
+	if f.Undelivered != "" {
+		p := "health check results cannot be delivered to keepalived (" + f.Undelivered + "); keepalived is held stopped and the VIPs released until they can"
+		v.Healthy, v.HealthProblem = false, p
+		v.Ready, v.ReadyProblem = false, p
 	}
 	for _, sc := range f.Scripts {
 		if sc.Problem != "" && v.Ready {

@@ -101,3 +101,12 @@ func TestUnresponsive(t *testing.T) {
 		})
 	}
 }
+
+func TestJudgeUndelivered(t *testing.T) {
+	now := time.Now()
+	v := Judge(Facts{Now: now, AgentStart: now.Add(-time.Hour), Undelivered: "no space left on device",
+		Lifecycle: Lifecycle{Running: true, Ready: true, Loaded: true}})
+	if v.Healthy || v.Ready || !strings.Contains(v.HealthProblem, "no space left") || !strings.Contains(v.ReadyProblem, "held stopped") {
+		t.Errorf("verdict %+v", v)
+	}
+}
