@@ -10,13 +10,19 @@ deps:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq keepalived iptables iproute2; }
 
 # What the whole suite needs on a fresh Debian machine (as root): the agent's
-# tools for the e2e tests, podman/debootstrap/eatmydata for the image test.
-TEST_PACKAGES := keepalived iptables iproute2 podman debootstrap eatmydata
+# tools for the e2e tests, podman/debootstrap/eatmydata for the image test,
+# promtool (Debian's prometheus package) for the rules and metrics checks,
+# and kustomize (from the Go module proxy) for the deploy/ builds.
+TEST_PACKAGES := keepalived iptables iproute2 podman debootstrap eatmydata prometheus
+KUSTOMIZE_VERSION := v5.7.1
 test-deps:
 	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		systemctl disable --now prometheus >/dev/null 2>&1 || true; \
 	elif [ -n "$$missing" ]; then echo "not root: tests needing$$missing will skip"; fi
+	@command -v kustomize >/dev/null || [ -x "$$(go env GOPATH)/bin/kustomize" ] || \
+		go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 test: test-deps
 	bash hack/test.sh
