@@ -18,7 +18,7 @@ KUSTOMIZE_VERSION := v5.7.1
 test-deps:
 	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 		systemctl disable --now prometheus >/dev/null 2>&1 || true; \
 	elif [ -n "$$missing" ]; then echo "not root: tests needing$$missing will skip"; fi
 	@command -v kustomize >/dev/null || [ -x "$$(go env GOPATH)/bin/kustomize" ] || \
