@@ -260,8 +260,19 @@ func (m *Monitor) onLine(l vrrpstate.Line) {
 }
 
 func (m *Monitor) changed(c vrrpstate.Change) {
-	m.log.Info("VRRP state change", "scope", c.Line.Scope, "instance", c.Line.Name, "from", c.From.String(),
-		"to", c.Line.Word, "priority", c.Line.Priority, "reason", c.Reason)
+	attrs := []any{"scope", c.Line.Scope, "instance", c.Line.Name, "from", c.From.String(),
+		"to", c.Line.Word, "priority", c.Line.Priority, "reason", c.Reason}
+	for _, in := range m.o.Plan.Instances {
+		if in.Name == c.Line.Name {
+			attrs = append(attrs, "vips", in.VIPs)
+			break
+		}
+	}
+	level := slog.LevelInfo
+	if c.To == vrrpstate.StateFault {
+		level = slog.LevelWarn
+	}
+	m.log.Log(context.Background(), level, "VRRP state change", attrs...)
 	if m.notifier != nil {
 		m.notifier.Enqueue(c.Line)
 	}
