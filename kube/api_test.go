@@ -605,4 +605,23 @@ ipfailover_kubernetes_up %d
 	// And it follows the API again.
 	c.deletePod("ipf-3")
 	waitPeers(t, w, 5*time.Second, "10.8.0.1", "10.8.0.2")
+
+	// An agent that starts while the API server is away runs on its static
+	// configuration and catches up when the server is back.
+	srv.StopAPIServer()
+	log2, lb2 := testLogger(t)
+	w2 := watch(t, WatcherOptions{Target: c.target(srv.Admin, "ipf-2"), Logger: log2})
+	eventually(t, 10*time.Second, "no warning for an unreachable API at start", func() bool {
+		return lb2.count("kubernetes peers: API not usable yet") == 1
+	})
+	if st := w2.Status(); st.State != StateStarting || w2.Peers() != nil || !strings.Contains(st.Reason, "connection refused") {
+		t.Fatalf("status while starting without API: %+v", st)
+	}
+	if err := srv.StartAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	waitPeers(t, w2, 40*time.Second, "10.8.0.1", "10.8.0.2")
+	if !w2.Up() || lb2.count("level=WARN") != 1 {
+		t.Fatalf("up %v, log:\n%s", w2.Up(), lb2)
+	}
 }

@@ -294,7 +294,11 @@ func (w *Watcher) findOwner(ctx context.Context, cs kubernetes.Interface) (Owner
 			return Owner{}, false
 		}
 		w.setProblem(fmt.Sprintf("finding the peers' owner: %v", err))
-		w.log.Debug("kubernetes peers: retrying", "err", err, "in", delay)
+		if delay == time.Second { // the first failure only; retries at Debug
+			w.log.Warn("kubernetes peers: API not usable yet, retrying; static configuration meanwhile", "err", err)
+		} else {
+			w.log.Debug("kubernetes peers: retrying", "err", err, "in", delay)
+		}
 		select {
 		case <-ctx.Done():
 			return Owner{}, false
