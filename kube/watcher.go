@@ -205,6 +205,7 @@ func (w *Watcher) Status() Status {
 // Run finds the peer selector and watches the pods until ctx ends or the
 // watcher turns off (the reason is logged once, and Off reports it). While
 // the API server is unreachable it retries, keeping the last peer set.
+// Call it once.
 func (w *Watcher) Run(ctx context.Context) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -229,7 +230,7 @@ func (w *Watcher) Run(ctx context.Context) {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = owner.Selector.String() }),
 		informers.WithTransform(slimPod))
 	inf := factory.Core().V1().Pods().Informer()
-	// Both only fail once the informer runs.
+	// Fails only for an informer that already runs; this one does not.
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) { w.watchError(err, stop) })
 	poke := func() {
 		select {
@@ -246,7 +247,9 @@ func (w *Watcher) Run(ctx context.Context) {
 		return
 	}
 	factory.Start(ctx.Done())
-	defer factory.Shutdown() // after stop (deferred later, runs first)
+	// Deferred calls run last-in first-out: stop the informers, then wait
+	// for their goroutines.
+	defer factory.Shutdown()
 	defer stop()
 
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
