@@ -24,7 +24,7 @@ test-deps:
 	@command -v kustomize >/dev/null || [ -x "$$(go env GOPATH)/bin/kustomize" ] || \
 		go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
-test: test-deps
+test: test-deps kapi
 	bash hack/test.sh
 
 # Live demo (root): 3 nodes + a client in network namespaces; keys fail and
