@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipfailover/ipfailover/internal/procfs"
 )
 
 // Defaults for zero Options fields.
@@ -591,12 +593,12 @@ func (s *supervisor) progress() stuck {
 		if p.PID == pid {
 			st = p.State
 		}
-		// Scripts keepalived runs are not keepalived: a stopped check
-		// script is keepalived's (timeout) business.
-		if strings.HasPrefix(p.Comm, "keepalived") && p.Stopped() {
-			return stuck{pid: p.PID, state: p.State,
-				reason: fmt.Sprintf("keepalived process %d is stopped (state %c: SIGSTOP or traced)", p.PID, p.State)}
-		}
+	}
+	// Scripts keepalived runs are not keepalived: a stopped check script
+	// is keepalived's (timeout) business.
+	if p, ok := procfs.StoppedKeepalived(procs); ok {
+		return stuck{pid: p.PID, state: p.State,
+			reason: fmt.Sprintf("keepalived process %d is stopped (state %c: SIGSTOP or traced)", p.PID, p.State)}
 	}
 	if s.o.Liveness != nil {
 		if ok, why := s.o.Liveness(); !ok {

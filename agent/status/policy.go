@@ -2,7 +2,6 @@ package status
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ipfailover/ipfailover/internal/procfs"
@@ -115,10 +114,8 @@ func Unresponsive(l Liveness) string {
 	if procs == nil {
 		return fmt.Sprintf("keepalived process %d is gone", l.PID)
 	}
-	for _, p := range procs {
-		if strings.HasPrefix(p.Comm, "keepalived") && p.Stopped() {
-			return fmt.Sprintf("keepalived process %d (%s) is stopped (state %c: SIGSTOP or traced)", p.PID, p.Comm, p.State)
-		}
+	if p, ok := procfs.StoppedKeepalived(procs); ok {
+		return fmt.Sprintf("keepalived process %d (%s) is stopped (state %c: SIGSTOP or traced)", p.PID, p.Comm, p.State)
 	}
 	if !l.Heartbeat || l.ReadyAt.IsZero() || l.Now.Sub(l.ReadyAt) < l.StaleAfter {
 		return ""

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Proc is one process as /proc/PID/stat shows it.
@@ -103,4 +104,17 @@ func Tree(procs []Proc, root int) []Proc {
 		out = append(out, children[out[i].PID]...)
 	}
 	return out
+}
+
+// StoppedKeepalived returns the first keepalived process in procs that is
+// stopped (SIGSTOP or traced): such a keepalived keeps its VIPs without
+// advertising them. Other processes in keepalived's tree (scripts) do not
+// count.
+func StoppedKeepalived(procs []Proc) (Proc, bool) {
+	for _, p := range procs {
+		if strings.HasPrefix(p.Comm, "keepalived") && p.Stopped() {
+			return p, true
+		}
+	}
+	return Proc{}, false
 }
