@@ -8,6 +8,7 @@ package render
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,12 @@ type Options struct {
 	// OPENSHIFT_HA_AUTH_PASSWORD_FILE as ReadAuthPassword returns it. It
 	// prints and encodes as "[redacted]".
 	AuthPassword Secret
+	// Nodes, when known (from the Kubernetes API), are the addresses of
+	// every node that runs this configuration, this node's included. With
+	// multicast, priorities then follow the exact placement scheme (each
+	// node masters its share of the groups), as they do with unicast peers;
+	// unicast peers from the environment take precedence.
+	Nodes []netip.Addr
 }
 
 // Data is what the keepalived.conf template is executed over. A user template
@@ -209,6 +216,19 @@ func NewPlan(cfg env.Config, h Host, o Options) (Plan, error) {
 	}
 	if len(problems) > 0 {
 		return Plan{}, &env.InvalidError{Problems: problems}
+	}
+	if !cfg.Unicast() && len(o.Nodes) > 0 {
+		for _, a := range o.Nodes {
+			f := env.FamilyOf(a)
+			if !slices.Contains(nodes[f], a) {
+				nodes[f] = append(nodes[f], a)
+			}
+		}
+		for _, f := range cfg.Families() {
+			if len(nodes[f]) > 0 && !slices.Contains(nodes[f], h.addr(f)) {
+				nodes[f] = append(nodes[f], h.addr(f))
+			}
+		}
 	}
 
 	// One instance per group and family: a group that mixes families gets
