@@ -253,6 +253,10 @@ func keeperInterval(advert time.Duration) time.Duration {
 // has keepalived supervised until ctx ends; it stops them in reverse order.
 func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	cfg, log := r.cfg, r.log
+	// The wire view listens from the start, so that its listen window
+	// (the rollout guard's) overlaps the rest of the start-up.
+	wv := openWireView(ctx, r.plan, log)
+	defer wv.close()
 	sig, err := r.d.Keepalived.JSONSignal(ctx)
 	if err != nil {
 		log.Warn("keepalived's JSON dump signal is unknown; its counters are not exported and only a stopped (not a hung) keepalived fails /healthz", "err", err)
@@ -280,6 +284,7 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	mon, err = monitor.Start(ctx, monitor.Options{
 		Plan: r.plan, Version: r.d.Version, RunDir: r.dir, Rules: r.rules, Tables: r.tables, Check: check,
 		JSONSignal: sig, Addrs: r.net.AllAddresses, ProcRoot: r.d.ProcRoot, Now: r.d.Now, Log: log,
+		Segment: wv.snapshotter(), Blocked: wv.Blocked, OnStats: wv.UpdateRx,
 	})
 	if err != nil {
 		_ = r.releaseVIPs(context.Background())
@@ -307,7 +312,7 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 		ExtraArgs:   cfg.KeepalivedOptions,
 		RunDir:      r.dir,
 		OnEvent:     mon.OnEvent,
-		Render:      renderOnce(r.conf, r.plan),
+		Render:      wv.render(renderOnce(r.conf, r.plan)),
 		ReleaseVIPs: r.releaseVIPs,
 		// A changed password Secret is re-read with a live reload (the
 		// kubelet swaps the mount's ..data link; the watcher follows it).
@@ -319,6 +324,10 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 		Now:         r.d.Now,
 	}
 	undelivered := func() bool { return check != nil && check.Undelivered() != "" }
+	// keepalived starts once the rollout guard lets at least one instance
+	// run; it returns false only when ctx ended, which skips the loop.
+	wv.awaitStart(ctx)
+	reload = wv.reloads(ctx, reload)
 	for ctx.Err() == nil {
 		// Fail closed: while check results cannot be written, keepalived
 		// would act on a stale (possibly healthy) result, so it is held

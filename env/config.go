@@ -160,6 +160,11 @@ type Config struct {
 	// absolute path whose content replaces the name-derived VRRP password,
 	// or "". Only the path is validated; render.ReadAuthPassword reads it.
 	AuthPasswordFile string
+
+	// ConflictPolicy is OPENSHIFT_HA_CONFLICT_POLICY (extension): whether
+	// an instance whose VRID another configuration masters is held back
+	// (refuse, the default) or started with a warning.
+	ConflictPolicy ConflictPolicy
 }
 
 // Unicast reports whether the instances use unicast adverts: as in the

@@ -61,6 +61,7 @@ type rawEnv struct {
 	// Only the path is checked here; package render reads and checks the
 	// content (render.ReadAuthPassword), which is never logged.
 	AuthPasswordFile string `envconfig:"OPENSHIFT_HA_AUTH_PASSWORD_FILE" desc:"extension: absolute path of a file (e.g. a mounted Secret) whose content is the VRRP password instead of the config name"`
+	ConflictPolicy   string `envconfig:"OPENSHIFT_HA_CONFLICT_POLICY" default:"refuse" desc:"extension: refuse holds back an instance whose VRID another configuration masters with other VIPs until it is gone; warn starts it and only warns"`
 }
 
 // Names of variables referred to in messages and rules below.
@@ -366,6 +367,11 @@ func (l *loader) build() Config {
 	}
 
 	c.MetricsAddress = l.metricsAddress(offset)
+	if p, reason := parseConflictPolicy(r.ConflictPolicy); reason != "" {
+		l.bad(varConflictPolicy, r.ConflictPolicy, reason)
+	} else {
+		c.ConflictPolicy = p
+	}
 	c.LogFormat, c.LogLevel = strings.ToLower(strings.TrimSpace(r.LogFormat)), strings.ToLower(strings.TrimSpace(r.LogLevel))
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		l.bad("OPENSHIFT_HA_LOG_FORMAT", r.LogFormat, "must be text or json")

@@ -56,6 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		MetricsAddress:   ":63010",
 		LogFormat:        "text",
 		LogLevel:         "info",
+		ConflictPolicy:   ConflictRefuse,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ipfailover/ipfailover/wire"
 )
 
 // fullStatus has every optional part set, so every metric is exported.
@@ -44,7 +46,26 @@ func fullStatus() Status {
 func newTestServer(s *Status) *Server {
 	srv := New(Options{Source: func() Status { return *s }})
 	srv.ObserveCheck(10 * time.Millisecond)
+	// The agent registers the segment view's collector on the same
+	// registry, so monitoring may use its metrics too.
+	if err := srv.Register(wire.NewCollector(segmentFixture{})); err != nil {
+		panic(err)
+	}
 	return srv
+}
+
+// segmentFixture is a segment with a collision on our VRID 1 and another
+// configuration's VRID 51, so every wire metric and label is exported.
+type segmentFixture struct{}
+
+func (segmentFixture) Snapshot() wire.Snapshot {
+	return wire.Snapshot{
+		Groups: []wire.Group{
+			{VRID: 1, Family: wire.IPv4, Ours: true, Instance: "ipf_test_VIP_1", Masters: 2, Adverts: 20, ForeignAdverts: 10},
+			{VRID: 51, Family: wire.IPv4, Masters: 1, Adverts: 10, ForeignAdverts: 10},
+		},
+		Conflicts: []wire.Conflict{{Kind: wire.Collision, VRID: 1, Family: wire.IPv4, Instance: "ipf_test_VIP_1"}},
+	}
 }
 
 func TestPromlint(t *testing.T) {

@@ -69,7 +69,7 @@ type Options struct {
 	ConnTimeout time.Duration
 }
 
-// Server serves /metrics, /healthz, /readyz, /status and /.
+// Server serves /metrics, /healthz, /readyz, /status, /segment and /.
 type Server struct {
 	o            Options
 	reg          *prometheus.Registry
@@ -116,6 +116,15 @@ func New(o Options) *Server {
 // Registry is the server's own registry (tests lint it).
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
+// Register adds a collector to the server's registry, for metrics computed
+// outside this package (the segment view's wire.Collector).
+func (s *Server) Register(c prometheus.Collector) error {
+	if err := s.reg.Register(c); err != nil {
+		return fmt.Errorf("metrics: register collector: %w", err)
+	}
+	return nil
+}
+
 // ObserveCheck records one health check run's duration.
 func (s *Server) ObserveCheck(d time.Duration) { s.checkDur.Observe(d.Seconds()) }
 
@@ -154,6 +163,19 @@ func (s *Server) Handler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.o.Source()) // a failed write means the client left
+	})
+	mux.HandleFunc("GET /segment", func(w http.ResponseWriter, r *http.Request) {
+		seg := s.o.Source().Segment
+		if seg == nil {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprintln(w, "no segment view: the agent is not listening to VRRP on the wire (it needs CAP_NET_RAW); see its log")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(seg) // a failed write means the client left
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

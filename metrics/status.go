@@ -6,7 +6,11 @@
 // next scrape. It does not read keepalived or the kernel itself.
 package metrics
 
-import "time"
+import (
+	"time"
+
+	"github.com/ipfailover/ipfailover/wire"
+)
 
 // Status is everything the agent knows about this node's VRRP instances and
 // their surroundings. It is served as /status and decoded by
@@ -31,6 +35,15 @@ type Status struct {
 	// cannot be run when they cannot (they are skipped meanwhile, as
 	// keepalived skipped them for the original image).
 	Scripts []Script `json:"scripts,omitempty"`
+	// Segment is VRRP as this node hears it on the wire: every VRID and
+	// family advertised on the segment (other configurations' too), its
+	// master and the conflicts found. Nil when the agent cannot listen
+	// (no CAP_NET_RAW).
+	Segment *wire.Snapshot `json:"segment,omitempty"`
+	// Blocked says why instances of this node are held back from
+	// keepalived by the rollout guard (OPENSHIFT_HA_CONFLICT_POLICY=refuse);
+	// empty when every instance runs.
+	Blocked []string `json:"blocked,omitempty"`
 }
 
 // Script is one configured user script.

@@ -32,6 +32,7 @@ import (
 	"github.com/ipfailover/ipfailover/render"
 	"github.com/ipfailover/ipfailover/supervisor"
 	"github.com/ipfailover/ipfailover/vrrpstate"
+	"github.com/ipfailover/ipfailover/wire"
 )
 
 const (
@@ -81,6 +82,15 @@ type Options struct {
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	Log *slog.Logger
+	// Segment is the wire view (the agent's listener table), exported as
+	// metrics and on /status and /segment; nil without a listener.
+	Segment wire.Snapshotter
+	// Blocked says why instances are held back by the rollout guard, for
+	// /readyz and /status; nil means none is.
+	Blocked func() []string
+	// OnStats gets keepalived's per-instance counters from every JSON
+	// dump (the wire view compares them with the wire); nil: not wanted.
+	OnStats func(map[string]vrrpstate.Stats)
 }
 
 // Monitor watches one supervised keepalived. Its methods are safe for
@@ -158,6 +168,11 @@ func Start(ctx context.Context, o Options) (*Monitor, error) {
 		}
 		for _, r := range o.Rules {
 			m.server.TrackRule(r.Chain, r.Family())
+		}
+		if o.Segment != nil {
+			if err := m.server.Register(wire.NewCollector(o.Segment)); err != nil {
+				m.log.Warn("segment metrics not exported", "err", err)
+			}
 		}
 	}
 
@@ -338,6 +353,9 @@ func (m *Monitor) onDump(entries []vrrpstate.DumpEntry, at time.Time) {
 	m.mu.Lock()
 	m.dump, m.dumpAt = stats, at
 	m.mu.Unlock()
+	if m.o.OnStats != nil {
+		m.o.OnStats(stats)
+	}
 	for _, c := range m.model.Reconcile(ds) {
 		m.changed(c)
 	}
@@ -403,6 +421,13 @@ func (m *Monitor) Status() metrics.Status {
 		m.log.Warn("cannot read addresses from the kernel", "err", err)
 	}
 	s.Instances = m.model.Instances()
+	if m.o.Segment != nil {
+		seg := m.o.Segment.Snapshot()
+		s.Segment = &seg
+	}
+	if m.o.Blocked != nil {
+		s.Blocked = m.o.Blocked()
+	}
 	return status.Build(s)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/ipfailover/ipfailover/metrics"
 	"github.com/ipfailover/ipfailover/render"
 	"github.com/ipfailover/ipfailover/vrrpstate"
+	"github.com/ipfailover/ipfailover/wire"
 )
 
 // Snapshot is everything one status document is built from.
@@ -35,6 +36,10 @@ type Snapshot struct {
 	Instances   []vrrpstate.Instance
 	// Addrs are the kernel's addresses by interface, for VIP presence.
 	Addrs map[string][]netip.Prefix
+	// Segment is the wire view (nil without a listener); Blocked says why
+	// instances are held back by the rollout guard.
+	Segment *wire.Snapshot
+	Blocked []string
 }
 
 // Check is the health check's part of a Snapshot.
@@ -76,8 +81,10 @@ func Build(s Snapshot) metrics.Status {
 		st.Keepalived.Problem = "last exit: " + l.ExitReason
 	}
 
-	v := Judge(Facts{Now: s.Now, AgentStart: s.AgentStart, Lifecycle: l, Problem: s.Problem, Scripts: s.Scripts, Undelivered: s.Undelivered})
+	v := Judge(Facts{Now: s.Now, AgentStart: s.AgentStart, Lifecycle: l, Problem: s.Problem, Scripts: s.Scripts, Undelivered: s.Undelivered,
+		Blocked: s.Blocked})
 	st.Healthy, st.HealthProblem, st.Ready, st.ReadyProblem = v.Healthy, v.HealthProblem, v.Ready, v.ReadyProblem
+	st.Segment, st.Blocked = s.Segment, s.Blocked
 
 	if c := s.Check; c != nil {
 		mc := &metrics.Check{Command: c.Command, IntervalSeconds: float64(c.Interval), Timeouts: c.Timeouts}

@@ -26,6 +26,10 @@ type Facts struct {
 	// keepalived ("" when they can); the agent then holds keepalived
 	// stopped (fail closed).
 	Undelivered string
+	// Blocked says why instances are held back from keepalived by the
+	// rollout guard (another configuration masters their VRID), one reason
+	// each; empty when none is.
+	Blocked []string
 }
 
 // Verdict is /healthz and /readyz: the kubelet restarts an unhealthy agent
@@ -47,6 +51,10 @@ func Judge(f Facts) Verdict {
 	switch {
 	case !l.Running && l.Starts == 0 && f.Now.Sub(f.AgentStart) < StartupGrace:
 		v.Healthy = true // still starting
+	case !l.Running && l.Starts == 0 && len(f.Blocked) > 0:
+		// Every instance is held back by the rollout guard: the agent
+		// does what it should, and a restart would not change that.
+		v.Healthy = true
 	case !l.Running:
 		v.HealthProblem = "keepalived is not running"
 		if l.ExitReason != "" {
@@ -74,6 +82,16 @@ func Judge(f Facts) Verdict {
 		p := "health check results cannot be delivered to keepalived (" + f.Undelivered + "); keepalived is held stopped and the VIPs released until they can"
 		v.Healthy, v.HealthProblem = false, p
 		v.Ready, v.ReadyProblem = false, p
+	}
+	if len(f.Blocked) > 0 {
+		held := "held back by the rollout guard (OPENSHIFT_HA_CONFLICT_POLICY=refuse): " + joinCapped(f.Blocked, maxBlockedReasons)
+		if v.Ready || (!l.Loaded && l.Starts == 0) {
+			// Before keepalived's first start the guard is the reason.
+			v.ReadyProblem = held
+		} else {
+			v.ReadyProblem += "; " + held
+		}
+		v.Ready = false
 	}
 	for _, sc := range f.Scripts {
 		if sc.Problem != "" && v.Ready {

@@ -162,3 +162,15 @@ func addrList(as []netip.Addr) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// maxBlockedReasons bounds the rollout guard's reasons quoted by /readyz;
+// /status lists them all.
+const maxBlockedReasons = 3
+
+// joinCapped joins the first n reasons and counts the rest.
+func joinCapped(reasons []string, n int) string {
+	if len(reasons) <= n {
+		return strings.Join(reasons, "; ")
+	}
+	return strings.Join(reasons[:n], "; ") + fmt.Sprintf("; and %d more (see /status)", len(reasons)-n)
+}
