@@ -165,6 +165,17 @@ type Config struct {
 	// an instance whose VRID another configuration masters is held back
 	// (refuse, the default) or started with a warning.
 	ConflictPolicy ConflictPolicy
+
+	// Kubernetes is OPENSHIFT_HA_KUBERNETES (extension): "auto" (use the
+	// Kubernetes API when running in a pod with in-cluster credentials)
+	// or "off".
+	Kubernetes string
+
+	// PeerSelector is OPENSHIFT_HA_PEER_SELECTOR (extension): a label
+	// selector (checked with labels.Parse) picking the pods whose host IPs
+	// are the peers instead of the owning workload's selector; "" means
+	// the owner's.
+	PeerSelector string
 }
 
 // Unicast reports whether the instances use unicast adverts: as in the

@@ -62,6 +62,10 @@ type rawEnv struct {
 	// content (render.ReadAuthPassword), which is never logged.
 	AuthPasswordFile string `envconfig:"OPENSHIFT_HA_AUTH_PASSWORD_FILE" desc:"extension: absolute path of a file (e.g. a mounted Secret) whose content is the VRRP password instead of the config name"`
 	ConflictPolicy   string `envconfig:"OPENSHIFT_HA_CONFLICT_POLICY" default:"refuse" desc:"extension: refuse holds back an instance whose VRID another configuration masters with other VIPs until it is gone; warn starts it and only warns"`
+	// Checked here so a typo stops the agent at start; package kube acts
+	// on them (Detect, WatcherOptions.Selector).
+	Kubernetes   string `envconfig:"OPENSHIFT_HA_KUBERNETES" default:"auto" desc:"extension: auto uses the Kubernetes API when the pod has in-cluster credentials and POD_NAME/POD_NAMESPACE (peers from the workload's pods, exact placement, Events on the pod); off never talks to it"`
+	PeerSelector string `envconfig:"OPENSHIFT_HA_PEER_SELECTOR" desc:"extension: label selector of the pods whose nodes are the peers, instead of the selector of the workload that owns the agent's pod"`
 }
 
 // Names of variables referred to in messages and rules below.
@@ -366,6 +370,7 @@ func (l *loader) build() Config {
 		c.AdvertInterval = d
 	}
 
+	l.kubernetes(&c)
 	c.MetricsAddress = l.metricsAddress(offset)
 	if p, reason := parseConflictPolicy(r.ConflictPolicy); reason != "" {
 		l.bad(varConflictPolicy, r.ConflictPolicy, reason)

@@ -56,6 +56,7 @@ func TestLoadDefaults(t *testing.T) {
 		MetricsAddress:   ":63010",
 		LogFormat:        "text",
 		LogLevel:         "info",
+		Kubernetes:       "auto",
 		ConflictPolicy:   ConflictRefuse,
 	}
 	if !reflect.DeepEqual(c, want) {
