@@ -27,7 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/ipfailover/ipfailover/kube/internal/kapitest"
+	"github.com/ipfailover/ipfailover/internal/kapitest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)

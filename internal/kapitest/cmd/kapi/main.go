@@ -2,7 +2,7 @@
 // package kapitest) until interrupted, for a lab or for poking at it with
 // kubectl:
 //
-//	go run ./kube/internal/kapitest/cmd/kapi -dir /tmp/kapi [-address 10.200.0.1] [-san 10.200.0.2]
+//	go run ./internal/kapitest/cmd/kapi -dir /tmp/kapi [-address 10.200.0.1] [-san 10.200.0.2]
 //
 // It prints the kubeconfig's path (contexts "admin" and "restricted") once
 // /readyz answers. The binaries come from `make kapi`.
@@ -16,7 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ipfailover/ipfailover/kube/internal/kapitest"
+	"github.com/ipfailover/ipfailover/internal/kapitest"
 )
 
 func main() {

@@ -67,7 +67,25 @@ type Options struct {
 	Address netip.Addr
 	// ExtraSANs are more IP addresses for the serving certificate.
 	ExtraSANs []netip.Addr
+	// Netns is a named network namespace (ip netns) that the server has
+	// to itself: etcd and kube-apiserver run in it (through `ip netns
+	// exec`), on the fixed ports 2379, 2380 and 6443, since a free port
+	// cannot be probed from this process's namespace. Address must be an
+	// address of that namespace, and Dial is needed to reach it from here.
+	// End-to-end labs use it to put the API server on the lab's bridge.
+	Netns string
+	// Dial, when set, makes every connection of the readiness wait and of
+	// Admin and Restricted: for a server in a network namespace this
+	// process cannot route to (Netns).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
+
+// Fixed ports of a server in its own network namespace (Options.Netns).
+const (
+	NetnsAPIPort      = 6443
+	netnsEtcdPort     = 2379
+	netnsEtcdPeerPort = 2380
+)
 
 // Server is a running etcd and kube-apiserver.
 type Server struct {
@@ -81,6 +99,8 @@ type Server struct {
 	Kubeconfig string
 
 	dir, bin     string
+	netns        string
+	dial         func(ctx context.Context, network, address string) (net.Conn, error)
 	addr         netip.Addr
 	port         int
 	adminToken   string
@@ -133,14 +153,14 @@ func launch(bin, dir string, o Options) (*Server, error) {
 	if !o.Address.IsValid() {
 		o.Address = netip.MustParseAddr("127.0.0.1")
 	}
-	s := &Server{dir: dir, bin: bin, addr: o.Address}
+	s := &Server{dir: dir, bin: bin, addr: o.Address, netns: o.Netns, dial: o.Dial}
 	if err := s.pki(o); err != nil {
 		return nil, fmt.Errorf("kapitest: PKI: %w", err)
 	}
 	if err := s.startEtcd(); err != nil {
 		return s, err
 	}
-	port, err := freePort(s.addr)
+	port, err := s.freePort(NetnsAPIPort)
 	if err != nil {
 		return s, err
 	}
@@ -153,8 +173,8 @@ func launch(bin, dir string, o Options) (*Server, error) {
 	if err != nil {
 		return s, err
 	}
-	s.Admin = &rest.Config{Host: s.URL(), BearerToken: s.adminToken, TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, QPS: 100, Burst: 200}
-	s.Restricted = &rest.Config{Host: s.URL(), BearerToken: string(rt), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}}
+	s.Admin = &rest.Config{Host: s.URL(), BearerToken: s.adminToken, TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, QPS: 100, Burst: 200, Dial: s.dial}
+	s.Restricted = &rest.Config{Host: s.URL(), BearerToken: string(rt), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, Dial: s.dial}
 	s.Kubeconfig = filepath.Join(s.dir, "kubeconfig")
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -172,7 +192,19 @@ current-context: admin
 
 // URL is the API server's address.
 func (s *Server) URL() string {
-	return "https://" + net.JoinHostPort(s.addr.String(), strconv.Itoa(s.port))
+	return "https://" + s.AddrPort().String()
+}
+
+// AddrPort is the API server's address and port, for
+// KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.
+func (s *Server) AddrPort() netip.AddrPort {
+	return netip.AddrPortFrom(s.addr, uint16(s.port))
+}
+
+// CAFile is the CA certificate that signed the serving certificate (a
+// pod's ca.crt).
+func (s *Server) CAFile() string {
+	return filepath.Join(s.dir, "ca.crt")
 }
 
 // StartAPIServer starts kube-apiserver (again, after StopAPIServer: same
@@ -184,7 +216,7 @@ func (s *Server) StartAPIServer() error {
 	p := func(name string) string { return filepath.Join(s.dir, name) }
 	s.apiserverLog = p(fmt.Sprintf("kube-apiserver.%d.log", time.Now().UnixNano()))
 	var err error
-	s.apiserver, err = spawn(s.apiserverLog, filepath.Join(s.bin, "kube-apiserver"),
+	s.apiserver, err = s.spawn(s.apiserverLog, filepath.Join(s.bin, "kube-apiserver"),
 		"--etcd-servers="+s.etcdURL,
 		"--bind-address="+s.addr.String(),
 		"--advertise-address="+s.addr.String(),
@@ -233,11 +265,11 @@ func (s *Server) LogTail(n int) string {
 }
 
 func (s *Server) startEtcd() error {
-	client, err := freePort(s.addr)
+	client, err := s.freePort(netnsEtcdPort)
 	if err != nil {
 		return err
 	}
-	peer, err := freePort(s.addr)
+	peer, err := s.freePort(netnsEtcdPeerPort)
 	if err != nil {
 		return err
 	}
@@ -247,7 +279,7 @@ func (s *Server) startEtcd() error {
 	}
 	s.etcdURL = fmt.Sprintf("http://%s:%d", host, client)
 	peerURL := fmt.Sprintf("http://%s:%d", host, peer)
-	s.etcd, err = spawn(filepath.Join(s.dir, "etcd.log"), filepath.Join(s.bin, "etcd"),
+	s.etcd, err = s.spawn(filepath.Join(s.dir, "etcd.log"), filepath.Join(s.bin, "etcd"),
 		"--name=kapitest", "--data-dir="+filepath.Join(s.dir, "etcd"),
 		"--listen-client-urls="+s.etcdURL, "--advertise-client-urls="+s.etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
@@ -266,15 +298,21 @@ type proc struct {
 	done chan struct{} // closed when it exited
 }
 
-// spawn starts a process with its output in logFile; it dies with the
-// process that started it (Pdeathsig).
-func spawn(logFile, bin string, args ...string) (*proc, error) {
+// spawn starts a process with its output in logFile, in the server's
+// network namespace if it has one; it dies with the process that started
+// it (Pdeathsig, which survives the exec of `ip netns exec`).
+func (s *Server) spawn(logFile, bin string, args ...string) (*proc, error) {
 	f, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	cmd := exec.Command(bin, args...)
+	if s.netns != "" {
+		// ip execs the server in place: the PID stays the server's, so
+		// stop kills the server itself.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", s.netns, bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -303,7 +341,7 @@ func (s *Server) waitReady(limit time.Duration) error {
 		return err
 	}
 	pool.AppendCertsFromPEM(caPEM)
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: s.dial}}
 	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
@@ -415,11 +453,15 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// freePort returns a port nothing listens on at the moment. Another
+// freePort returns a port nothing listens on at the moment, or fixed in
+// a network namespace of the server's own (Options.Netns). Another
 // process could take it before the server binds it; on loopback with
 // kernel-chosen ports that has not been seen.
-func freePort(addr netip.Addr) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(addr.String(), "0"))
+func (s *Server) freePort(fixed int) (int, error) {
+	if s.netns != "" {
+		return fixed, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(s.addr.String(), "0"))
 	if err != nil {
 		return 0, fmt.Errorf("kapitest: %w", err)
 	}
