@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -18,10 +20,14 @@ import (
 
 // Result is what Build produces.
 type Result struct {
-	// Objects in apply order: ServiceAccount, RoleBinding (deploymentconfig
-	// with a namespace), ConfigMap (embedded scripts), then the workload.
+	// Objects in apply order: ServiceAccount, Role and RoleBinding (unless
+	// --kubernetes=off), RoleBinding to the privileged SCC
+	// (deploymentconfig with a namespace), ConfigMap (embedded scripts),
+	// then the workload.
 	Objects []any
-	// Env is the container environment, in the order written.
+	// Env is the configuration in the container's environment, in the
+	// order written. Unless --kubernetes=off the container also gets
+	// DownwardEnv after it.
 	Env []corev1.EnvVar
 	// Config is the configuration the agent will load from Env.
 	Config env.Config
@@ -130,6 +136,9 @@ func Build(req Request) (Result, error) {
 	}
 	g := generator{req: req, cfg: cfg, env: envVars, nodeSelector: nodeSelector, scripts: scripts}
 	res.Objects = append(res.Objects, g.serviceAccount())
+	if g.kubernetes() {
+		res.Objects = append(res.Objects, g.apiRole(), g.apiRoleBinding())
+	}
 	if req.Kind == KindDeploymentConfig {
 		if req.Namespace != "" {
 			res.Objects = append(res.Objects, g.sccRoleBinding())
@@ -184,7 +193,26 @@ func environment(req Request, checkPath, notifyPath string) []corev1.EnvVar {
 	if req.AuthPasswordSecret != "" {
 		add("OPENSHIFT_HA_AUTH_PASSWORD_FILE", AuthPasswordDir+"/"+AuthPasswordKey, true)
 	}
+	add("OPENSHIFT_HA_KUBERNETES", req.Kubernetes, true)
+	add("OPENSHIFT_HA_PEER_SELECTOR", req.PeerSelector, false)
 	return out
+}
+
+// DownwardEnv is what the agent learns about itself from the downward API
+// for the Kubernetes API features: its pod (the owner chain that gives the
+// peers, and the object Events are recorded on), its pod's UID (so an
+// Event never lands on a namesake that replaced it) and its node (the
+// Events' source). deploy/ sets the same variables; a test compares them.
+func DownwardEnv() []corev1.EnvVar {
+	field := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	return []corev1.EnvVar{
+		field("POD_NAME", "metadata.name"),
+		field("POD_NAMESPACE", "metadata.namespace"),
+		field("POD_UID", "metadata.uid"),
+		field("NODE_NAME", "spec.nodeName"),
+	}
 }
 
 func environ(vars []corev1.EnvVar) []string {
@@ -255,6 +283,33 @@ func (g generator) serviceAccount() *corev1.ServiceAccount {
 	return &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: m}
 }
 
+// kubernetes reports whether the agent may use the Kubernetes API, so the
+// output needs the Role and the downward-API variables.
+func (g generator) kubernetes() bool { return g.cfg.Kubernetes != env.KubernetesOff }
+
+// apiRole is exactly what package kube uses (kube.RequiredRules), in the
+// agent's namespace.
+func (g generator) apiRole() *rbacv1.Role {
+	return &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"},
+		ObjectMeta: g.meta(g.req.Name),
+		Rules:      kube.RequiredRules(),
+	}
+}
+
+// apiRoleBinding grants apiRole to the pods' service account. Without
+// --namespace the subject has none either: a RoleBinding's service
+// account subject then means the binding's own namespace, wherever
+// kubectl apply -n puts it.
+func (g generator) apiRoleBinding() *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: g.meta(g.req.Name),
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: g.req.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: g.req.ServiceAccount, Namespace: g.req.Namespace}},
+	}
+}
+
 func (g generator) sccRoleBinding() *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
@@ -299,12 +354,22 @@ func (g generator) metricsPort() (port int32, host string, ok bool) {
 	return int32(n), h, true
 }
 
+// containerEnv is the configuration, then (unless --kubernetes=off) the
+// downward-API variables.
+func (g generator) containerEnv() []corev1.EnvVar {
+	out := slices.Clone(g.env)
+	if g.kubernetes() {
+		out = append(out, DownwardEnv()...)
+	}
+	return out
+}
+
 func (g generator) podTemplate() corev1.PodTemplateSpec {
 	c := corev1.Container{
 		Name:            g.req.Name + "-keepalived",
 		Image:           g.req.Image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Env:             g.env,
+		Env:             g.containerEnv(),
 		SecurityContext: &corev1.SecurityContext{
 			Capabilities: &corev1.Capabilities{
 				Add:  capabilities(),

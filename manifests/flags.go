@@ -17,7 +17,8 @@ import (
 const Usage = `usage: ipfailover manifests [NAME] [flags]
 
 Print the objects that deploy one failover configuration (ServiceAccount,
-scripts ConfigMap, Deployment/DaemonSet/DeploymentConfig), like
+Role and RoleBinding for the Kubernetes API features, scripts ConfigMap,
+Deployment/DaemonSet/DeploymentConfig), like
 'oc adm ipfailover' did. Pipe to 'kubectl apply -f -'. NAME defaults to
 ipfailover. Every value is checked exactly as the agent checks its
 environment; on error nothing is printed on stdout and the exit code is 2.
@@ -97,6 +98,8 @@ func ParseArgs(req Request, args []string, out io.Writer) (Invocation, error) {
 	str(&r.Preemption, "nopreempt, preempt_delay N or preempt N (OPENSHIFT_HA_PREEMPTION)", "preempt-strategy", "preemption-strategy")
 	str(&r.AdvertInterval, "VRRP advert interval in seconds; fractions switch IPv4 to VRRPv3 (OPENSHIFT_HA_ADVERT_INTERVAL)", "advert-interval")
 	str(&r.AuthPasswordSecret, "Secret whose key \"password\" holds the VRRP password (1-8 printable ASCII bytes), mounted read-only (sets OPENSHIFT_HA_AUTH_PASSWORD_FILE); default: derived from NAME", "auth-password-secret")
+	str(&r.Kubernetes, "auto: the agent uses the Kubernetes API (peers from the workload's pods, Events), and the output holds its Role and RoleBinding; off: neither (OPENSHIFT_HA_KUBERNETES)", "kubernetes")
+	str(&r.PeerSelector, "label selector of the peer pods instead of the workload's own (OPENSHIFT_HA_PEER_SELECTOR)", "peer-selector")
 	fs.Var(&metrics, "metrics-address", "metrics/health listen address; default :63000+offset; empty: off (OPENSHIFT_HA_METRICS_ADDRESS)")
 	str(&r.ServiceAccount, "service account of the pods", "service-account")
 	str(&r.Image, "container image", "image")

@@ -80,6 +80,8 @@ func objectMeta(t *testing.T, o any) (string, metav1.ObjectMeta) {
 		return "PrometheusRule", v.ObjectMeta
 	case *rbacv1.RoleBinding:
 		return "RoleBinding", v.ObjectMeta
+	case *rbacv1.Role:
+		return "Role", v.ObjectMeta
 	}
 	t.Fatalf("unexpected object %T", o)
 	return "", metav1.ObjectMeta{}
@@ -93,8 +95,8 @@ func TestKustomizeBuild(t *testing.T) {
 		dir       string
 		want, not []string
 	}{
-		{"base", []string{"Namespace", "ServiceAccount", "Deployment", "Service"}, []string{"DaemonSet", "PrometheusRule", "ServiceMonitor", "Job"}},
-		{"daemonset", []string{"DaemonSet"}, []string{"Deployment", "PrometheusRule"}},
+		{"base", []string{"Namespace", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"}, []string{"DaemonSet", "PrometheusRule", "ServiceMonitor", "Job"}},
+		{"daemonset", []string{"Role", "RoleBinding", "DaemonSet"}, []string{"Deployment", "PrometheusRule"}},
 		{"cleanup", []string{"Job"}, []string{"Deployment", "DaemonSet"}},
 		{"overlays/openshift", []string{"Deployment", "RoleBinding", "ServiceMonitor", "PrometheusRule"}, []string{"DaemonSet", "Job"}},
 	} {
@@ -293,10 +295,14 @@ func TestKustomizeAuthPasswordComponent(t *testing.T) {
 			switch o.(type) {
 			case *appsv1.Deployment, *appsv1.DaemonSet:
 				n++
+				// Also checks that the downward-API variables of the
+				// base survive the component's patch.
 				checkInvariantsEnv(t, Request{Kind: kindOf(o)}, []any{o}, environ)
 				spec := podSpecs([]any{o})[0]
-				if got := spec.Containers[0].Env; len(got) != 1 || got[0].Name != "OPENSHIFT_HA_AUTH_PASSWORD_FILE" {
-					t.Errorf("%s: env %v, want OPENSHIFT_HA_AUTH_PASSWORD_FILE", base, got)
+				if !slices.ContainsFunc(spec.Containers[0].Env, func(e corev1.EnvVar) bool {
+					return e.Name == "OPENSHIFT_HA_AUTH_PASSWORD_FILE" && e.Value == "/etc/ipfailover/auth/password"
+				}) {
+					t.Errorf("%s: env %v, want OPENSHIFT_HA_AUTH_PASSWORD_FILE", base, spec.Containers[0].Env)
 				}
 			}
 		}

@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ipfailover/ipfailover/env"
+	"github.com/ipfailover/ipfailover/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +45,9 @@ var goldenCases = []struct {
 	{"json", []string{"ipf-json", "--virtual-ips=192.0.2.1", "-o", "json", "--replicas=3"}},
 	{"auth-password-secret", []string{"ipf-auth", "--namespace=ipfailover", "--virtual-ips=192.0.2.50-51", "--vrrp-id-offset=30",
 		"--check-script=testdata/scripts/mycheckscript.sh", "--auth-password-secret=ipf-auth-vrrp"}},
+	{"kubernetes-off", []string{"ipf-static", "--namespace=ipfailover", "--virtual-ips=192.0.2.60", "--vrrp-id-offset=40", "--kubernetes=off"}},
+	{"peer-selector", []string{"ipf-sel", "--kind=daemonset", "--virtual-ips=192.0.2.70-71", "--vrrp-id-offset=50",
+		"--peer-selector=ipfailover in (ipf-sel,ipf-sel-canary)"}},
 }
 
 func request() Request {
@@ -88,7 +93,49 @@ func TestGolden(t *testing.T) {
 				t.Errorf("re-encoding the decoded objects differs:\n%s", again.String())
 			}
 			checkInvariants(t, inv.Request, objs)
+			checkAPIRole(t, inv.Request.Kubernetes == "off", inv.Request.ServiceAccount, inv.Request.Namespace, inv.Request.Namespace, objs)
 		})
+	}
+}
+
+// checkAPIRole: unless off (--kubernetes=off), objs grant the service
+// account sa of namespace saNS exactly kube.RequiredRules through a Role
+// and a RoleBinding in namespace ns; with off, no Role at all.
+func checkAPIRole(t *testing.T, off bool, sa, saNS, ns string, objs []any) {
+	t.Helper()
+	var roles []*rbacv1.Role
+	var binding *rbacv1.RoleBinding
+	for _, o := range objs {
+		switch v := o.(type) {
+		case *rbacv1.Role:
+			roles = append(roles, v)
+		case *rbacv1.RoleBinding:
+			if v.RoleRef.Kind == "Role" {
+				binding = v
+			}
+		}
+	}
+	if off {
+		if len(roles) != 0 || binding != nil {
+			t.Errorf("--kubernetes=off: unexpected Role %v or RoleBinding %v", roles, binding)
+		}
+		return
+	}
+	if len(roles) != 1 || binding == nil {
+		t.Fatalf("want one Role and its RoleBinding, got %d Roles, binding %v", len(roles), binding)
+	}
+	if !reflect.DeepEqual(roles[0].Rules, kube.RequiredRules()) {
+		t.Errorf("Role rules %+v, want kube.RequiredRules() %+v", roles[0].Rules, kube.RequiredRules())
+	}
+	want := rbacv1.RoleBinding{
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: roles[0].Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: saNS}},
+	}
+	if !reflect.DeepEqual(binding.RoleRef, want.RoleRef) || !reflect.DeepEqual(binding.Subjects, want.Subjects) {
+		t.Errorf("RoleBinding %+v %+v, want %+v %+v", binding.RoleRef, binding.Subjects, want.RoleRef, want.Subjects)
+	}
+	if roles[0].Namespace != ns || binding.Namespace != ns {
+		t.Errorf("Role in %q, RoleBinding in %q, want %q", roles[0].Namespace, binding.Namespace, ns)
 	}
 }
 
@@ -167,6 +214,8 @@ func newTyped(apiVersion, kind string) (any, error) {
 		return &batchv1.Job{}, nil
 	case "rbac.authorization.k8s.io/v1 RoleBinding":
 		return &rbacv1.RoleBinding{}, nil
+	case "rbac.authorization.k8s.io/v1 Role":
+		return &rbacv1.Role{}, nil
 	case "apps.openshift.io/v1 DeploymentConfig":
 		return &DeploymentConfig{}, nil
 	case "monitoring.coreos.com/v1 ServiceMonitor":
@@ -281,16 +330,34 @@ func checkInvariantsEnv(t *testing.T, req Request, objs []any, environ []string)
 	if sc.Privileged != nil && *sc.Privileged {
 		t.Error("the generator must not ask for privileged")
 	}
-	// The environment must load in the agent exactly as written.
+	// The environment must load in the agent exactly as written; the
+	// rest is the downward API, exactly as DownwardEnv says.
+	var downward []corev1.EnvVar
 	for _, e := range c.Env {
-		if !strings.HasPrefix(e.Name, "OPENSHIFT_HA_") {
+		switch {
+		case strings.HasPrefix(e.Name, "OPENSHIFT_HA_") && e.ValueFrom == nil:
+			environ = append(environ, e.Name+"="+e.Value)
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil:
+			downward = append(downward, e)
+		default:
 			t.Errorf("unexpected variable %s", e.Name)
 		}
-		environ = append(environ, e.Name+"="+e.Value)
 	}
 	cfg, warns, err := env.Load(environ)
 	if err != nil || len(warns) > 0 {
 		t.Errorf("env.Load of the generated environment: %v %v", err, warns)
+	}
+	if cfg.Kubernetes == env.KubernetesOff {
+		if len(downward) != 0 {
+			t.Errorf("OPENSHIFT_HA_KUBERNETES=off, yet downward-API variables %v", downward)
+		}
+	} else {
+		if !reflect.DeepEqual(downward, DownwardEnv()) {
+			t.Errorf("downward-API variables %+v, want %+v", downward, DownwardEnv())
+		}
+		if spec.AutomountServiceAccountToken != nil && !*spec.AutomountServiceAccountToken {
+			t.Error("the Kubernetes API features need the service-account token mounted")
+		}
 	}
 	// The password file, when set, is a read-only mounted Secret key that
 	// only root can read.
@@ -353,6 +420,7 @@ func TestDefaultsAreThe3xCLIs(t *testing.T) {
 		"OPENSHIFT_HA_PREEMPTION":      "preempt_delay 300",
 		"OPENSHIFT_HA_ADVERT_INTERVAL": "1",
 		"OPENSHIFT_HA_METRICS_ADDRESS": ":63000",
+		"OPENSHIFT_HA_KUBERNETES":      "auto",
 	} {
 		if got[k] != want {
 			t.Errorf("%s = %q, want %q", k, got[k], want)
@@ -383,6 +451,8 @@ func TestInvalid(t *testing.T) {
 		{"bad namespace", []string{"--virtual-ips=192.0.2.1", "--namespace=Default"}, []string{`--namespace="Default"`}},
 		{"bad password secret", []string{"--virtual-ips=192.0.2.1", "--auth-password-secret=VRRP_Password"}, []string{`--auth-password-secret="VRRP_Password"`}},
 		{"too many groups for the offset", []string{"--virtual-ips=192.0.2.0/24", "--vrrp-id-offset=100"}, []string{"OPENSHIFT_HA_"}},
+		{"bad kubernetes mode and peer selector", []string{"--virtual-ips=192.0.2.1", "--kubernetes=on", "--peer-selector=app in (a"},
+			[]string{`OPENSHIFT_HA_KUBERNETES="on"`, `OPENSHIFT_HA_PEER_SELECTOR="app in (a"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -513,6 +583,7 @@ func TestDeployManifests(t *testing.T) {
 	root := filepath.Join("..", "deploy")
 	environ := readEnvFile(t, filepath.Join(root, "base", "config.env"))
 	n := 0
+	var rbacObjs []any
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
 			return err
@@ -534,6 +605,8 @@ func TestDeployManifests(t *testing.T) {
 				switch o.(type) {
 				case *appsv1.Deployment, *appsv1.DaemonSet:
 					checkInvariantsEnv(t, Request{Kind: kindOf(o)}, []any{o}, environ)
+				case *rbacv1.Role, *rbacv1.RoleBinding:
+					rbacObjs = append(rbacObjs, o)
 				}
 			}
 			n += len(objs)
@@ -546,6 +619,9 @@ func TestDeployManifests(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no objects found under deploy/")
 	}
+	// The base's Role is exactly what the agent uses, granted to the
+	// pods' service account (kustomize sets the objects' namespace).
+	checkAPIRole(t, false, "ipfailover", "ipfailover", "", rbacObjs)
 }
 
 func kindOf(o any) Kind {

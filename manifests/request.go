@@ -45,6 +45,9 @@ const (
 	DefaultCheckInterval  = "2"
 	DefaultPreemption     = "preempt_delay 300"
 	DefaultAdvertInterval = "1"
+	// DefaultKubernetes is OPENSHIFT_HA_KUBERNETES: the Kubernetes API
+	// features on, with the Role they need.
+	DefaultKubernetes = "auto"
 	// DefaultImage is used when --image is not given and the binary carries
 	// no release version.
 	DefaultImage = "ipfailover/ipfailover:latest"
@@ -92,6 +95,14 @@ type Request struct {
 	// VRRP password; it is mounted and OPENSHIFT_HA_AUTH_PASSWORD_FILE
 	// points at it. "" keeps the name-derived password.
 	AuthPasswordSecret string
+	// Kubernetes is OPENSHIFT_HA_KUBERNETES (auto or off). Unless off, the
+	// output also holds a Role of kube.RequiredRules, its RoleBinding to
+	// ServiceAccount, and the downward-API variables the agent needs
+	// (DownwardEnv).
+	Kubernetes string
+	// PeerSelector is OPENSHIFT_HA_PEER_SELECTOR; "" leaves it unset (the
+	// workload's own selector picks the peers).
+	PeerSelector string
 
 	// ReadFile reads a local script; nil means scripts are always paths
 	// inside the pod. Injected so tests need no files.
@@ -112,6 +123,7 @@ func NewRequest() Request {
 		CheckInterval:  DefaultCheckInterval,
 		Preemption:     DefaultPreemption,
 		AdvertInterval: DefaultAdvertInterval,
+		Kubernetes:     DefaultKubernetes,
 	}
 }
 
@@ -140,6 +152,8 @@ var flagOf = map[string]string{
 	"OPENSHIFT_HA_METRICS_ADDRESS":   "--metrics-address",
 	// The flag names the Secret; the variable is the file it becomes.
 	"OPENSHIFT_HA_AUTH_PASSWORD_FILE": "--auth-password-secret",
+	"OPENSHIFT_HA_KUBERNETES":         "--kubernetes",
+	"OPENSHIFT_HA_PEER_SELECTOR":      "--peer-selector",
 }
 
 // script is one check or notify script: embedded into the scripts ConfigMap
