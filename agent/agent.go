@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -103,6 +104,12 @@ type Deps struct {
 	Log      *slog.Logger
 	// Version is stamped into keepalived.conf and the status document.
 	Version string
+	// Getenv reads the pod's environment for the Kubernetes API features
+	// (KUBERNETES_SERVICE_HOST, POD_NAME...; nil: none, features off).
+	Getenv func(string) string
+	// ServiceAccountDir holds the in-cluster credentials ("": client-go's
+	// usual place).
+	ServiceAccountDir string
 }
 
 func (d Deps) withDefaults() Deps {
@@ -117,6 +124,9 @@ func (d Deps) withDefaults() Deps {
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Getenv == nil {
+		d.Getenv = func(string) string { return "" }
 	}
 	return d
 }
@@ -142,6 +152,10 @@ func Run(ctx context.Context, cfg env.Config, d Deps, reload <-chan struct{}) er
 		return err
 	}
 	defer r.net.Close()
+	// The Kubernetes API features only read the API; the first peer set
+	// is waited for briefly so the first config has the exact placement.
+	r.kube = startKube(ctx, cfg, d.Getenv, d.ServiceAccountDir, r.log)
+	r.kube.waitSynced(ctx)
 	if ok, err := r.preflight(ctx); !ok {
 		return err
 	}
@@ -161,8 +175,10 @@ type run struct {
 
 	net    HostNet
 	host   render.Host
-	plan   render.Plan
-	conf   []byte // keepalived.conf as `keepalived -t` accepted it
+	kube   *kubeView // nil: the Kubernetes API features are off
+	planMu sync.Mutex
+	plan   render.Plan // guarded by planMu once supervise runs
+	conf   []byte      // keepalived.conf as `keepalived -t` accepted it
 	rules  []iptables.Rule
 	tables []iptables.Table // one per rule
 }
@@ -200,7 +216,7 @@ func (r *run) preflight(ctx context.Context) (ok bool, err error) {
 	if err := checkVIPConflicts(r.net, r.host.Interface, r.cfg); err != nil {
 		return false, err
 	}
-	if r.plan, err = newPlan(r.cfg, r.host, r.dir, r.d.Version); err != nil {
+	if r.plan, err = r.makePlan(); err != nil {
 		return false, err
 	}
 	if r.conf, err = configText(r.plan); err != nil {
@@ -241,6 +257,66 @@ func (r *run) releaseVIPs(context.Context) error {
 	return err
 }
 
+// makePlan is what the configuration means on this node now: with the
+// Kubernetes peer set when it is known.
+func (r *run) makePlan() (render.Plan, error) {
+	cfg, o := applyPeers(r.cfg, planOptions(r.dir, r.d.Version), r.kube.peers())
+	return render.NewPlan(cfg, r.host, o)
+}
+
+// currentPlan is the plan the next render uses.
+func (r *run) currentPlan() render.Plan {
+	r.planMu.Lock()
+	defer r.planMu.Unlock()
+	return r.plan
+}
+
+// followPeers re-plans when the Kubernetes peer set changes and asks for a
+// reload then (keepalived keeps the instances whose lines did not change,
+// so only groups that move are affected); the SIGHUP reloads pass through.
+// Without the features it returns hup.
+func (r *run) followPeers(ctx context.Context, hup <-chan struct{}) <-chan struct{} {
+	changed := r.kube.changed()
+	if changed == nil {
+		return hup
+	}
+	out := make(chan struct{}, 1)
+	send := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-hup:
+				if !ok {
+					hup = nil
+					continue
+				}
+				send()
+			case <-changed:
+				p, err := r.makePlan()
+				if err != nil {
+					// A peer set the configuration cannot use (unicast
+					// with no other node of a family): keep the last one.
+					r.log.Warn("peer set from the Kubernetes API not applied; keeping the current configuration", "peers", r.kube.peers(), "err", err)
+					continue
+				}
+				r.planMu.Lock()
+				r.plan = p
+				r.planMu.Unlock()
+				r.log.Info("peer set changed: re-rendering", "peers", r.kube.peers())
+				send()
+			}
+		}
+	}()
+	return out
+}
+
 // keeperInterval is how often the multicast rule is read back: within one
 // advert interval, so a deleted rule costs at most about one missed advert
 // (a peer declares the master dead after three), but not more often than
@@ -269,10 +345,22 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	// delivery wakes the supervision loop when writing check results for
 	// keepalived starts or stops failing.
 	delivery := make(chan struct{}, 1)
+	// checkOK is the previous check result, for an Event when it starts
+	// failing.
+	var checkOK atomic.Bool
+	checkOK.Store(true)
+	var checkCmd string
+	if r.plan.Check != nil {
+		checkCmd = r.plan.Check.Command
+	}
 	if r.plan.Check != nil {
 		check = health.New(health.Options{
 			Check: *r.plan.Check, StatusFile: r.plan.Options.CheckFile, SkipMissing: cfg.CheckScript != "",
-			OnResult: func(res vrrpstate.Result) { mon.ObserveCheck(res) }, Log: log.With("component", "health"),
+			OnResult: func(res vrrpstate.Result) {
+				mon.ObserveCheck(res)
+				r.kube.onCheck(checkOK.Swap(res.OK()), res, checkCmd)
+			},
+			Log: log.With("component", "health"),
 			OnDelivery: func(error) {
 				select {
 				case delivery <- struct{}{}:
@@ -285,6 +373,7 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 		Plan: r.plan, Version: r.d.Version, RunDir: r.dir, Rules: r.rules, Tables: r.tables, Check: check,
 		JSONSignal: sig, Addrs: r.net.AllAddresses, ProcRoot: r.d.ProcRoot, Now: r.d.Now, Log: log,
 		Segment: wv.snapshotter(), Blocked: wv.Blocked, OnStats: wv.UpdateRx,
+		OnChange: r.kube.onTransition, Collectors: r.kube.collectors(), Kubernetes: r.kube.status,
 	})
 	if err != nil {
 		_ = r.releaseVIPs(context.Background())
@@ -307,12 +396,15 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	}
 
 	opts := supervisor.Options{
-		Logger:      log,
-		ConfigPath:  cfg.KeepalivedConfig,
-		ExtraArgs:   cfg.KeepalivedOptions,
-		RunDir:      r.dir,
-		OnEvent:     mon.OnEvent,
-		Render:      wv.render(renderOnce(r.conf, r.plan)),
+		Logger:     log,
+		ConfigPath: cfg.KeepalivedConfig,
+		ExtraArgs:  cfg.KeepalivedOptions,
+		RunDir:     r.dir,
+		OnEvent: func(ev supervisor.Event) {
+			mon.OnEvent(ev)
+			r.kube.onEvent(ev)
+		},
+		Render:      wv.render(renderOnce(r.conf, r.currentPlan)),
 		ReleaseVIPs: r.releaseVIPs,
 		// A changed password Secret is re-read with a live reload (the
 		// kubelet swaps the mount's ..data link; the watcher follows it).
@@ -327,7 +419,7 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	// keepalived starts once the rollout guard lets at least one instance
 	// run; it returns false only when ctx ended, which skips the loop.
 	wv.awaitStart(ctx)
-	reload = wv.reloads(ctx, reload)
+	reload = wv.reloads(ctx, r.followPeers(ctx, reload))
 	for ctx.Err() == nil {
 		// Fail closed: while check results cannot be written, keepalived
 		// would act on a stale (possibly healthy) result, so it is held

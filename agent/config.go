@@ -33,9 +33,11 @@ func RunDir(root string, cfg env.Config) string {
 // notify FIFO (so the agent, not keepalived, runs the notify script) and
 // the health check status file.
 func newPlan(cfg env.Config, host render.Host, dir, version string) (render.Plan, error) {
-	return render.NewPlan(cfg, host, render.Options{
-		Version: version, NotifyFIFO: filepath.Join(dir, fifoName), CheckFile: filepath.Join(dir, checkName),
-	})
+	return render.NewPlan(cfg, host, planOptions(dir, version))
+}
+
+func planOptions(dir, version string) render.Options {
+	return render.Options{Version: version, NotifyFIFO: filepath.Join(dir, fifoName), CheckFile: filepath.Join(dir, checkName)}
 }
 
 // configText renders keepalived.conf for p with the embedded template or
@@ -74,16 +76,16 @@ func loadTemplate(cfg env.Config) (*render.Template, error) {
 
 // renderOnce is the supervisor's Render: its first call, the supervisor's
 // start, returns conf, which the pre-flight check already rendered and
-// passed through `keepalived -t`; later calls (reloads, restarts) render p
-// again with the template as it is then. The supervisor calls it from one
-// goroutine.
-func renderOnce(conf []byte, p render.Plan) func(context.Context) ([]byte, error) {
+// passed through `keepalived -t`; later calls (reloads, restarts) render the
+// plan as it is then (plan: the Kubernetes peers may have changed it) with
+// the template as it is then. The supervisor calls it from one goroutine.
+func renderOnce(conf []byte, plan func() render.Plan) func(context.Context) ([]byte, error) {
 	return func(context.Context) ([]byte, error) {
 		if c := conf; c != nil {
 			conf = nil
 			return c, nil
 		}
-		return configText(p)
+		return configText(plan())
 	}
 }
 

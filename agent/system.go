@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ const jsonSignalTimeout = 5 * time.Second
 // (package hostnet) and iptables. Keepalived is left nil: Run needs it
 // (see FindKeepalived), Render and Cleanup do not.
 func HostDeps(log *slog.Logger, version string) Deps {
-	return Deps{OpenNet: openHostNet, Firewall: IPTables{}, Log: log, Version: version}
+	return Deps{OpenNet: openHostNet, Firewall: IPTables{}, Log: log, Version: version, Getenv: os.Getenv}
 }
 
 func openHostNet() (HostNet, error) {

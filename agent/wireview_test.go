@@ -210,7 +210,7 @@ func TestWireGuardHoldsAndReleases(t *testing.T) {
 	if waited := time.Since(start); waited < w.window {
 		t.Errorf("started after %v, before the listen window %v", waited, w.window)
 	}
-	rend := w.render(renderOnce(nil, p))
+	rend := w.render(renderOnce(nil, func() render.Plan { return p }))
 	if got := renderedNames(t, rend); !slices.Equal(got, []string{"OpenShift_IPFailover_VIP_2"}) {
 		t.Errorf("rendered %v while VRID 11 is held, want only the VIP_2 instance", got)
 	}
@@ -271,7 +271,7 @@ func TestWireGuardAllHeld(t *testing.T) {
 	if !<-started {
 		t.Fatal("not started after the foreign master stepped down")
 	}
-	if got := renderedNames(t, w.render(renderOnce(nil, p))); len(got) != 1 {
+	if got := renderedNames(t, w.render(renderOnce(nil, func() render.Plan { return p }))); len(got) != 1 {
 		t.Errorf("rendered %v", got)
 	}
 }
@@ -295,7 +295,7 @@ func TestWireGuardPolicyWarn(t *testing.T) {
 	if w.reloads(t.Context(), hup) != (<-chan struct{})(hup) {
 		t.Error("warn policy should pass SIGHUP through untouched")
 	}
-	if got := renderedNames(t, w.render(renderOnce(nil, p))); len(got) != 2 {
+	if got := renderedNames(t, w.render(renderOnce(nil, func() render.Plan { return p }))); len(got) != 2 {
 		t.Errorf("rendered %v", got)
 	}
 	// The collision is still logged, once, as an error.

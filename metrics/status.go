@@ -40,6 +40,10 @@ type Status struct {
 	// master and the conflicts found. Nil when the agent cannot listen
 	// (no CAP_NET_RAW).
 	Segment *wire.Snapshot `json:"segment,omitempty"`
+	// Kubernetes is the Kubernetes API features' state (package kube's
+	// Status: up, down or off, the owner, selector and peers); absent when
+	// the features are off.
+	Kubernetes any `json:"kubernetes,omitempty"`
 	// Blocked says why instances of this node are held back from
 	// keepalived by the rollout guard (OPENSHIFT_HA_CONFLICT_POLICY=refuse);
 	// empty when every instance runs.

@@ -29,6 +29,8 @@ import (
 	"github.com/ipfailover/ipfailover/internal/procfs"
 	"github.com/ipfailover/ipfailover/iptables"
 	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ipfailover/ipfailover/render"
 	"github.com/ipfailover/ipfailover/supervisor"
 	"github.com/ipfailover/ipfailover/vrrpstate"
@@ -91,6 +93,13 @@ type Options struct {
 	// OnStats gets keepalived's per-instance counters from every JSON
 	// dump (the wire view compares them with the wire); nil: not wanted.
 	OnStats func(map[string]vrrpstate.Stats)
+	// OnChange gets every state change of an instance with its VIPs and
+	// VRID (Kubernetes Events); nil: not wanted. It must not block.
+	OnChange func(c vrrpstate.Change, vips []netip.Prefix, vrid int)
+	// Collectors are more metrics to export (the Kubernetes features').
+	Collectors []prometheus.Collector
+	// Kubernetes, if set, is the Kubernetes features' part of /status.
+	Kubernetes func() any
 }
 
 // Monitor watches one supervised keepalived. Its methods are safe for
@@ -168,6 +177,11 @@ func Start(ctx context.Context, o Options) (*Monitor, error) {
 		}
 		for _, r := range o.Rules {
 			m.server.TrackRule(r.Chain, r.Family())
+		}
+		for _, c := range o.Collectors {
+			if err := m.server.Register(c); err != nil {
+				m.log.Warn("metrics not exported", "err", err)
+			}
 		}
 		if o.Segment != nil {
 			if err := m.server.Register(wire.NewCollector(o.Segment)); err != nil {
@@ -277,11 +291,17 @@ func (m *Monitor) onLine(l vrrpstate.Line) {
 func (m *Monitor) changed(c vrrpstate.Change) {
 	attrs := []any{"scope", c.Line.Scope, "instance", c.Line.Name, "from", c.From.String(),
 		"to", c.Line.Word, "priority", c.Line.Priority, "reason", c.Reason}
+	var vips []netip.Prefix
+	vrid := 0
 	for _, in := range m.o.Plan.Instances {
 		if in.Name == c.Line.Name {
+			vips, vrid = in.VIPs, in.VRID
 			attrs = append(attrs, "vips", in.VIPs)
 			break
 		}
+	}
+	if m.o.OnChange != nil && c.Line.Scope == vrrpstate.ScopeInstance {
+		m.o.OnChange(c, vips, vrid)
 	}
 	level := slog.LevelInfo
 	if c.To == vrrpstate.StateFault {
@@ -424,6 +444,11 @@ func (m *Monitor) Status() metrics.Status {
 	if m.o.Segment != nil {
 		seg := m.o.Segment.Snapshot()
 		s.Segment = &seg
+	}
+	if m.o.Kubernetes != nil {
+		if k := m.o.Kubernetes(); k != nil {
+			s.Kubernetes = k
+		}
 	}
 	if m.o.Blocked != nil {
 		s.Blocked = m.o.Blocked()

@@ -40,6 +40,8 @@ type Snapshot struct {
 	// instances are held back by the rollout guard.
 	Segment *wire.Snapshot
 	Blocked []string
+	// Kubernetes is the Kubernetes API features' state, nil when off.
+	Kubernetes any
 }
 
 // Check is the health check's part of a Snapshot.
@@ -84,7 +86,7 @@ func Build(s Snapshot) metrics.Status {
 	v := Judge(Facts{Now: s.Now, AgentStart: s.AgentStart, Lifecycle: l, Problem: s.Problem, Scripts: s.Scripts, Undelivered: s.Undelivered,
 		Blocked: s.Blocked})
 	st.Healthy, st.HealthProblem, st.Ready, st.ReadyProblem = v.Healthy, v.HealthProblem, v.Ready, v.ReadyProblem
-	st.Segment, st.Blocked = s.Segment, s.Blocked
+	st.Segment, st.Blocked, st.Kubernetes = s.Segment, s.Blocked, s.Kubernetes
 
 	if c := s.Check; c != nil {
 		mc := &metrics.Check{Command: c.Command, IntervalSeconds: float64(c.Interval), Timeouts: c.Timeouts}
