@@ -21,9 +21,10 @@ var statusCommand = command{Command: cli.Command{
 from this node's agent at OPENSHIFT_HA_METRICS_ADDRESS (default :63000 plus
 OPENSHIFT_HA_VRRP_ID_OFFSET). Exit codes: 0 healthy and ready, 1 not
 reachable, 3 reachable but degraded (an instance in FAULT, not ready, or a
-failing check).`,
+failing check; with --segment: a conflict on the segment).`,
 	Example: `ipfailover status
-ipfailover status --address 192.0.2.11:63010 --json`,
+ipfailover status --address 192.0.2.11:63010 --json
+ipfailover status --segment`,
 }}
 
 // cmdStatus prints the agent's status as a table or JSON, with exit codes
@@ -31,7 +32,8 @@ ipfailover status --address 192.0.2.11:63010 --json`,
 func cmdStatus(c cli.Command, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
 	fs := c.NewFlagSet()
 	addr := fs.String("address", "", "the agent's status address HOST:PORT (default: this node's agent)")
-	asJSON := fs.Bool("json", false, "print the /status document as JSON")
+	asJSON := fs.Bool("json", false, "print the /status document (or the segment view) as JSON")
+	segment := fs.Bool("segment", false, "print every VRID heard on the segment (this and other configurations) with its master, priority, interval and VIPs, and the conflicts")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	if code, done := c.Parse(fs, args, stdout, stderr); done {
 		return code
@@ -55,6 +57,21 @@ func cmdStatus(c cli.Command, args []string, stdout, stderr io.Writer, log *slog
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	if *segment {
+		seg, _, err := status.FetchSegment(ctx, url)
+		if err != nil {
+			fmt.Fprintln(stderr, "ipfailover status:", err)
+			return exitFailure
+		}
+		if err := status.PrintSegment(stdout, seg, *asJSON); err != nil {
+			fmt.Fprintln(stderr, "ipfailover status:", err)
+			return exitFailure
+		}
+		if len(seg.Conflicts) > 0 {
+			return exitDegraded
+		}
+		return exitOK
+	}
 	st, body, err := status.Fetch(ctx, url)
 	if err != nil {
 		fmt.Fprintln(stderr, "ipfailover status:", err)

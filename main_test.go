@@ -290,3 +290,27 @@ func TestReportError(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusSegment: --segment reads /segment and exits 3 while the
+// segment has a conflict.
+func TestStatusSegment(t *testing.T) {
+	var doc atomic.Value
+	doc.Store(`{"groups":[{"vrid":11,"family":"ipv4"}]}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/segment" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, doc.Load())
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"status", "--segment", "--address", addr}, &stdout, &stderr, nil); code != exitOK {
+		t.Errorf("quiet segment: exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	doc.Store(`{"groups":[{"vrid":11,"family":"ipv4"}],"conflicts":[{"kind":"collision","vrid":11,"family":"ipv4"}]}`)
+	if code := realMain([]string{"status", "--segment", "--json", "--address", addr}, &stdout, &stderr, nil); code != exitDegraded {
+		t.Errorf("conflict: exit %d, want %d\n%s", code, exitDegraded, stderr.String())
+	}
+}
