@@ -260,7 +260,7 @@ func (r *run) releaseVIPs(context.Context) error {
 // makePlan is what the configuration means on this node now: with the
 // Kubernetes peer set when it is known.
 func (r *run) makePlan() (render.Plan, error) {
-	cfg, o := applyPeers(r.cfg, planOptions(r.dir, r.d.Version), r.kube.peers())
+	cfg, o := applyPeers(r.cfg, planOptions(r.dir, r.d.Version), r.kube.peers(), r.kube.placementNodes())
 	return render.NewPlan(cfg, r.host, o)
 }
 
@@ -333,6 +333,7 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	// (the rollout guard's) overlaps the rest of the start-up.
 	wv := openWireView(ctx, r.plan, log)
 	defer wv.close()
+	wv.onConflict(r.kube.onConflict)
 	sig, err := r.d.Keepalived.JSONSignal(ctx)
 	if err != nil {
 		log.Warn("keepalived's JSON dump signal is unknown; its counters are not exported and only a stopped (not a hung) keepalived fails /healthz", "err", err)
@@ -404,7 +405,7 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 			mon.OnEvent(ev)
 			r.kube.onEvent(ev)
 		},
-		Render:      wv.render(renderOnce(r.conf, r.currentPlan)),
+		Render:      wv.render(renderOnce(r.conf, r.currentPlan), r.currentPlan),
 		ReleaseVIPs: r.releaseVIPs,
 		// A changed password Secret is re-read with a live reload (the
 		// kubelet swaps the mount's ..data link; the watcher follows it).

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,12 @@ type kubeView struct {
 	watcher *kube.Watcher
 	rec     *kube.Recorder
 	log     *slog.Logger
+
+	mu sync.Mutex
+	// seen is every peer seen since the start: placement keeps a peer that
+	// left, so its groups go to their planned backups and no other group
+	// moves; a new peer rebalances.
+	seen []netip.Addr
 }
 
 // startKube turns the features on when the pod has in-cluster credentials
@@ -100,6 +107,24 @@ func (k *kubeView) peers() []netip.Addr {
 	return k.watcher.Peers()
 }
 
+// placementNodes is every peer seen since the start (the current ones
+// included), sorted, or nil while none is known.
+func (k *kubeView) placementNodes() []netip.Addr {
+	cur := k.peers()
+	if cur == nil {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, a := range cur {
+		if !slices.Contains(k.seen, a) {
+			k.seen = append(k.seen, a)
+		}
+	}
+	slices.SortFunc(k.seen, func(a, b netip.Addr) int { return a.Compare(b) })
+	return slices.Clone(k.seen)
+}
+
 // changed delivers peer set changes; nil (never ready) when off.
 func (k *kubeView) changed() <-chan struct{} {
 	if k == nil {
@@ -125,11 +150,12 @@ func (k *kubeView) status() any {
 	return &st
 }
 
-// apply returns cfg and the render options with the peer set: the peers
-// become the unicast peers when unicast is asked for
+// applyPeers returns cfg and the render options with the peer set: the
+// current peers become the unicast peers when unicast is asked for
 // (OPENSHIFT_HA_USE_UNICAST) and the environment lists none (a list in the
-// environment wins), and the node set for exact placement in every mode.
-func applyPeers(cfg env.Config, o render.Options, peers []netip.Addr) (env.Config, render.Options) {
+// environment wins), and every peer seen (nodes) is the node set for exact
+// placement in every mode.
+func applyPeers(cfg env.Config, o render.Options, peers, nodes []netip.Addr) (env.Config, render.Options) {
 	if len(peers) == 0 {
 		return cfg, o
 	}
@@ -138,7 +164,7 @@ func applyPeers(cfg env.Config, o render.Options, peers []netip.Addr) (env.Confi
 			return slices.ContainsFunc(cfg.VIPs, func(v env.VIP) bool { return v.Addr() == a })
 		})
 	}
-	o.Nodes = peers
+	o.Nodes = nodes
 	return cfg, o
 }
 

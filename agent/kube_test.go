@@ -25,7 +25,7 @@ func TestApplyPeers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, o := applyPeers(testConfig(t, tt.env...), render.Options{}, peers)
+			cfg, o := applyPeers(testConfig(t, tt.env...), render.Options{}, peers, peers)
 			if !slices.Equal(cfg.UnicastPeers, tt.wantUnicast) {
 				t.Errorf("unicast peers %v, want %v", cfg.UnicastPeers, tt.wantUnicast)
 			}
@@ -34,7 +34,7 @@ func TestApplyPeers(t *testing.T) {
 			}
 		})
 	}
-	cfg, o := applyPeers(testConfig(t, "OPENSHIFT_HA_USE_UNICAST=true"), render.Options{}, nil)
+	cfg, o := applyPeers(testConfig(t, "OPENSHIFT_HA_USE_UNICAST=true"), render.Options{}, nil, nil)
 	if len(cfg.UnicastPeers) != 0 || o.Nodes != nil {
 		t.Errorf("unknown peers changed the configuration: %v %v", cfg.UnicastPeers, o.Nodes)
 	}
@@ -51,7 +51,7 @@ func TestKubeOffOutsideAPod(t *testing.T) {
 	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "KUBERNETES_SERVICE_HOST") {
 		t.Errorf("want one line saying why:\n%s", logs.String())
 	}
-	if k.peers() != nil || k.changed() != nil || k.collectors() != nil || k.status() != nil {
+	if k.peers() != nil || k.placementNodes() != nil || k.changed() != nil || k.collectors() != nil || k.status() != nil {
 		t.Error("a nil view is not inert")
 	}
 	k.waitSynced(t.Context())
