@@ -30,6 +30,10 @@ import (
 // conflict changes.
 const wireTick = time.Second
 
+// minConflictHold is the least time a conflict stays reported after the
+// table last showed it (see wireView.hold).
+const minConflictHold = 10 * time.Second
+
 // wireSource delivers adverts: *wire.Listener.
 type wireSource interface {
 	Run(ctx context.Context, handle func(*wire.Advert)) error
@@ -61,7 +65,19 @@ type wireView struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
+	// hold is how long a conflict stays reported after it was last
+	// seen. Two masters of one VRID that reject each other's adverts (a
+	// collision) also hold back their own: keepalived restarts its advert
+	// timer on every advert it receives, rejected or not, so on the wire
+	// the pair alternates irregularly and either may be silent for
+	// several seconds (7 s measured at 1 s adverts), longer than a
+	// source's expiry. Without a hold such a conflict would be raised and
+	// cleared every few seconds, in the log and in the alerting metric.
+	hold time.Duration
+
 	mu      sync.Mutex
+	seen    map[conflictID]seenConflict
+	onRaise func(message string)
 	phase   wirePhase
 	held    map[render.InstanceKey]string // instance held back -> why
 	reasons []string                      // what /readyz says while held
@@ -101,11 +117,10 @@ func openWireView(ctx context.Context, p render.Plan, log *slog.Logger) *wireVie
 		kick:      make(chan struct{}, 1),
 		startable: make(chan struct{}),
 		held:      map[render.InstanceKey]string{},
+		seen:      map[conflictID]seenConflict{},
 	}
-	for _, in := range instances {
-		w.keys[in.Name] = in.Key()
-	}
-	w.tab.SetLocal(wire.Local{Interface: ifname, Addrs: localAddrs(p, ifname), Instances: instances})
+	w.hold = max(minConflictHold, 3*w.window)
+	w.setLocal(p, instances)
 	if w.policy == env.ConflictWarn {
 		w.phase = phaseOff
 		close(w.startable)
@@ -121,6 +136,48 @@ func openWireView(ctx context.Context, p render.Plan, log *slog.Logger) *wireVie
 	log.Info("listening to VRRP on the wire", "interface", ifname, "instances", len(instances),
 		"policy", string(w.policy), "window", w.window)
 	return w
+}
+
+// setPlan tells the view about a new plan (the same configuration
+// re-planned, e.g. for a changed node set): the instances the table
+// compares with, the peers, and the plan held instances are left out of.
+func (w *wireView) setPlan(p render.Plan) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.plan = p
+	w.mu.Unlock()
+	w.setLocal(p, wireInstances(p, interfaceMTU(p.Host.Interface)))
+}
+
+func (w *wireView) setLocal(p render.Plan, instances []wire.Instance) {
+	keys := make(map[string]wire.Key, len(instances))
+	for _, in := range instances {
+		keys[in.Name] = in.Key()
+	}
+	local := localAddrs(p, p.Host.Interface)
+	var peers []netip.Addr
+	for _, a := range append(slices.Clone(p.Config.UnicastPeers), p.Options.Nodes...) {
+		if a = a.Unmap(); !slices.Contains(local, a) && !slices.Contains(peers, a) {
+			peers = append(peers, a)
+		}
+	}
+	w.mu.Lock()
+	w.keys = keys
+	w.mu.Unlock()
+	w.tab.SetLocal(wire.Local{Interface: p.Host.Interface, Addrs: local, Peers: peers, Instances: instances})
+}
+
+// onConflict has f called with every conflict raised or changed (after it
+// is logged), e.g. to record it as a Kubernetes Event; f must not block.
+func (w *wireView) onConflict(f func(message string)) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.onRaise = f
+	w.mu.Unlock()
 }
 
 // listen runs the listener until ctx ends or it fails. A failure turns the
@@ -159,7 +216,7 @@ func (w *wireView) run(ctx context.Context) {
 
 // evaluate is one round of run.
 func (w *wireView) evaluate() {
-	snap := w.tab.Snapshot()
+	snap := w.Snapshot()
 	w.logChanges(snap, w.tracker.Update(snap.Conflicts))
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -291,18 +348,22 @@ func (w *wireView) reloads(ctx context.Context, hup <-chan struct{}) <-chan stru
 
 // render wraps the supervisor's Render: with nothing held back it is next
 // (whose first call returns the bytes the pre-flight check accepted), else
-// the plan without the held instances. Only vrrp_instance blocks differ, so
-// releasing one later reloads keepalived without disturbing the others.
-func (w *wireView) render(next func(context.Context) ([]byte, error)) func(context.Context) ([]byte, error) {
+// the current plan without the held instances. Only vrrp_instance blocks
+// differ, so releasing one later reloads keepalived without disturbing the
+// others. plan is the current plan: every render passes it to setPlan, so
+// a re-plan (a changed peer set) reaches the table with its reload.
+func (w *wireView) render(next func(context.Context) ([]byte, error), plan func() render.Plan) func(context.Context) ([]byte, error) {
 	if w == nil {
 		return next
 	}
 	return func(ctx context.Context) ([]byte, error) {
+		p := plan()
+		w.setPlan(p)
 		skip := w.skipped()
 		if len(skip) == 0 {
 			return next(ctx)
 		}
-		return configText(w.plan.Without(skip))
+		return configText(p.Without(skip))
 	}
 }
 
@@ -335,7 +396,54 @@ func (w *wireView) Blocked() []string {
 
 // Snapshot is the segment as heard now (wire.Snapshotter, for /status and
 // the metrics collector).
-func (w *wireView) Snapshot() wire.Snapshot { return w.tab.Snapshot() }
+// Its conflicts are those of the table plus those seen within the hold.
+func (w *wireView) Snapshot() wire.Snapshot {
+	snap := w.tab.Snapshot()
+	snap.Conflicts = w.withHeld(snap.Conflicts, snap.Taken)
+	return snap
+}
+
+// conflictID identifies a conflict across snapshots, as wire.Tracker does.
+type conflictID struct {
+	kind wire.Kind
+	key  wire.Key
+}
+
+type seenConflict struct {
+	c    wire.Conflict
+	last time.Time
+}
+
+// withHeld records the conflicts found at now and returns them with those
+// found within the hold before, ordered as wire.Detect orders them.
+func (w *wireView) withHeld(found []wire.Conflict, now time.Time) []wire.Conflict {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range found {
+		w.seen[conflictID{c.Kind, c.Key()}] = seenConflict{c, now}
+	}
+	out := make([]wire.Conflict, 0, len(w.seen))
+	for id, s := range w.seen {
+		if now.Sub(s.last) > w.hold {
+			delete(w.seen, id)
+			continue
+		}
+		out = append(out, s.c)
+	}
+	slices.SortFunc(out, func(a, b wire.Conflict) int {
+		if a.Family != b.Family {
+			return int(a.Family) - int(b.Family)
+		}
+		if a.VRID != b.VRID {
+			return int(a.VRID) - int(b.VRID)
+		}
+		return slices.Index(wire.Kinds, a.Kind) - slices.Index(wire.Kinds, b.Kind)
+	})
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
 
 // UpdateRx passes keepalived's receive counters from a JSON dump: per
 // instance, adverts received plus every receive error, so that an advert
@@ -344,9 +452,12 @@ func (w *wireView) UpdateRx(stats map[string]vrrpstate.Stats) {
 	if w == nil {
 		return
 	}
+	w.mu.Lock()
+	keys := w.keys
+	w.mu.Unlock()
 	rx := make(map[wire.Key]uint64, len(stats))
 	for name, s := range stats {
-		k, ok := w.keys[name]
+		k, ok := keys[name]
 		if !ok {
 			continue
 		}
@@ -360,6 +471,9 @@ func (w *wireView) UpdateRx(stats map[string]vrrpstate.Stats) {
 // involved change and when it clears: ERROR for the kinds that put VIPs on
 // two nodes, WARN for the others.
 func (w *wireView) logChanges(snap wire.Snapshot, changes []wire.Change) {
+	w.mu.Lock()
+	onRaise := w.onRaise
+	w.mu.Unlock()
 	for _, ch := range changes {
 		c := ch.Conflict
 		attrs := []any{"kind", string(c.Kind), "vrid", c.VRID, "family", c.Family.String(),
@@ -388,6 +502,9 @@ func (w *wireView) logChanges(snap wire.Snapshot, changes []wire.Change) {
 			w.log.Error("VRRP conflict on the segment "+ch.Event+": "+string(c.Kind), attrs...)
 		default:
 			w.log.Warn("VRRP conflict on the segment "+ch.Event+": "+string(c.Kind), attrs...)
+		}
+		if onRaise != nil && ch.Event != wire.Cleared {
+			onRaise(c.String())
 		}
 	}
 }

@@ -210,7 +210,7 @@ func TestWireGuardHoldsAndReleases(t *testing.T) {
 	if waited := time.Since(start); waited < w.window {
 		t.Errorf("started after %v, before the listen window %v", waited, w.window)
 	}
-	rend := w.render(renderOnce(nil, func() render.Plan { return p }))
+	rend := w.render(renderOnce(nil, func() render.Plan { return p }), func() render.Plan { return p })
 	if got := renderedNames(t, rend); !slices.Equal(got, []string{"OpenShift_IPFailover_VIP_2"}) {
 		t.Errorf("rendered %v while VRID 11 is held, want only the VIP_2 instance", got)
 	}
@@ -271,7 +271,7 @@ func TestWireGuardAllHeld(t *testing.T) {
 	if !<-started {
 		t.Fatal("not started after the foreign master stepped down")
 	}
-	if got := renderedNames(t, w.render(renderOnce(nil, func() render.Plan { return p }))); len(got) != 1 {
+	if got := renderedNames(t, w.render(renderOnce(nil, func() render.Plan { return p }), func() render.Plan { return p })); len(got) != 1 {
 		t.Errorf("rendered %v", got)
 	}
 }
@@ -286,6 +286,8 @@ func TestWireGuardPolicyWarn(t *testing.T) {
 	defer foreign.Stop(false)
 	w := openWireView(t.Context(), p, log)
 	defer w.close()
+	raised := make(chan string, 10)
+	w.onConflict(func(m string) { raised <- m })
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	if !w.awaitStart(ctx) || w.Blocked() != nil {
@@ -295,7 +297,7 @@ func TestWireGuardPolicyWarn(t *testing.T) {
 	if w.reloads(t.Context(), hup) != (<-chan struct{})(hup) {
 		t.Error("warn policy should pass SIGHUP through untouched")
 	}
-	if got := renderedNames(t, w.render(renderOnce(nil, func() render.Plan { return p }))); len(got) != 2 {
+	if got := renderedNames(t, w.render(renderOnce(nil, func() render.Plan { return p }), func() render.Plan { return p })); len(got) != 2 {
 		t.Errorf("rendered %v", got)
 	}
 	// The collision is still logged, once, as an error.
@@ -311,6 +313,32 @@ func TestWireGuardPolicyWarn(t *testing.T) {
 	time.Sleep(2 * wireTick)
 	if n := strings.Count(buf.String(), "raised: collision"); n != 1 {
 		t.Errorf("collision logged %d times, want once:\n%s", n, buf)
+	}
+	var got []string
+	for len(raised) > 0 {
+		got = append(got, <-raised)
+	}
+	if !slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "collision on VRID 11/ipv4") }) {
+		t.Errorf("onConflict got %q", got)
+	}
+}
+
+// TestWirePeers: unicast peers (or the Kubernetes node set) are the table's
+// peers, this node excluded, and a re-plan updates them.
+func TestWirePeers(t *testing.T) {
+	f := newFakeWire()
+	useFakeWire(t, f)
+	p := wirePlan(t, "OPENSHIFT_HA_UNICAST_PEERS=192.0.2.11,192.0.2.12")
+	w := openWireView(t.Context(), p, slog.New(slog.DiscardHandler))
+	defer w.close()
+	if got := w.Snapshot().Peers; !slices.Equal(got, []netip.Addr{netip.MustParseAddr("192.0.2.12")}) {
+		t.Errorf("peers %v, want [192.0.2.12]", got)
+	}
+	q := wirePlan(t)
+	q.Options.Nodes = []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.13")}
+	w.setPlan(q)
+	if got := w.Snapshot().Peers; !slices.Equal(got, []netip.Addr{netip.MustParseAddr("192.0.2.13")}) {
+		t.Errorf("peers after the re-plan %v, want [192.0.2.13]", got)
 	}
 }
 
@@ -374,8 +402,8 @@ func TestWireFirewallFromDumps(t *testing.T) {
 	for range 5 {
 		f.ads <- peer
 	}
-	firewall := func() bool {
-		for _, c := range w.Snapshot().Conflicts {
+	firewall := func(s wire.Snapshot) bool {
+		for _, c := range s.Conflicts {
 			if c.Kind == wire.Firewall && c.VRID == 11 {
 				return true
 			}
@@ -384,7 +412,7 @@ func TestWireFirewallFromDumps(t *testing.T) {
 	}
 	err := poll(t, time.Second, func() error {
 		w.UpdateRx(map[string]vrrpstate.Stats{name: {AdvertRcvd: 7}})
-		if !firewall() {
+		if !firewall(w.Snapshot()) {
 			return errors.New("no firewall conflict")
 		}
 		return nil
@@ -394,8 +422,19 @@ func TestWireFirewallFromDumps(t *testing.T) {
 	}
 	// Rejected adverts count as received: an address list error moves it.
 	w.UpdateRx(map[string]vrrpstate.Stats{name: {AdvertRcvd: 7, AddrListErr: 1}})
-	if firewall() {
-		t.Error("firewall conflict still raised after keepalived's counter moved")
+	if firewall(w.tab.Snapshot()) {
+		t.Error("firewall conflict still found after keepalived's counter moved")
+	}
+	// It stays reported for the hold, then clears.
+	if !firewall(w.Snapshot()) {
+		t.Error("firewall conflict not held")
+	}
+	w.mu.Lock()
+	w.hold = 50 * time.Millisecond
+	w.mu.Unlock()
+	time.Sleep(60 * time.Millisecond)
+	if firewall(w.Snapshot()) {
+		t.Error("firewall conflict still reported after the hold")
 	}
 }
 

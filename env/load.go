@@ -61,7 +61,7 @@ type rawEnv struct {
 	// Only the path is checked here; package render reads and checks the
 	// content (render.ReadAuthPassword), which is never logged.
 	AuthPasswordFile string `envconfig:"OPENSHIFT_HA_AUTH_PASSWORD_FILE" desc:"extension: absolute path of a file (e.g. a mounted Secret) whose content is the VRRP password instead of the config name"`
-	ConflictPolicy   string `envconfig:"OPENSHIFT_HA_CONFLICT_POLICY" default:"refuse" desc:"extension: refuse holds back an instance whose VRID another configuration masters with other VIPs until it is gone; warn starts it and only warns"`
+	ConflictPolicy   string `envconfig:"OPENSHIFT_HA_CONFLICT_POLICY" default:"refuse" desc:"extension: refuse holds back an instance whose VRID another configuration masters (other VIPs, none of ours, not a peer) until it is gone; warn starts it and only warns"`
 	// Checked here so a typo stops the agent at start; package kube acts
 	// on them (Detect, WatcherOptions.Selector).
 	Kubernetes   string `envconfig:"OPENSHIFT_HA_KUBERNETES" default:"auto" desc:"extension: auto uses the Kubernetes API when the pod has in-cluster credentials and POD_NAME/POD_NAMESPACE (peers from the workload's pods, exact placement, Events on the pod); off never talks to it"`

@@ -31,10 +31,16 @@ var ourInstance = Instance{Name: "VI_1", VRID: 51, Family: IPv4, VIPs: addrs("19
 // the snapshot at `end`.
 func simulate(t *testing.T, in Instance, speakers []speaker, end time.Duration) Snapshot {
 	t.Helper()
+	return simulateLocal(t, Local{Addrs: addrs("192.0.2.1"), Instances: []Instance{in}}, speakers, end)
+}
+
+// simulateLocal is simulate with the whole Local given.
+func simulateLocal(t *testing.T, local Local, speakers []speaker, end time.Duration) Snapshot {
+	t.Helper()
 	clk := newClock()
 	start := clk.now()
 	tab := NewTable(clk.now, Limits{})
-	tab.SetLocal(Local{Addrs: addrs("192.0.2.1"), Instances: []Instance{in}})
+	tab.SetLocal(local)
 	type ev struct {
 		at time.Duration
 		a  *Advert

@@ -37,9 +37,10 @@
 // # Wiring it into the agent
 //
 // The agent provides: the interface name keepalived runs VRRP on, this
-// node's addresses on it, the instances it renders (VRID, family, the
-// advertised VIP list, advert_int, VRRP version, authentication type) and,
-// periodically, keepalived's per-instance receive counters.
+// node's addresses on it, the other nodes of its configuration when known
+// (Local.Peers), the instances it renders (VRID, family, the advertised VIP
+// list, advert_int, VRRP version, authentication type) and, periodically,
+// keepalived's per-instance receive counters.
 //
 //	tab := wire.NewTable(nil, wire.Limits{})
 //	tab.SetLocal(wire.Local{Interface: ifname, Addrs: nodeAddrs, Instances: instances})
@@ -72,4 +73,12 @@
 // behind extension headers are dropped by the socket filter (the decoder
 // accepts hop-by-hop, routing and destination options headers when given
 // such a packet directly).
+//
+// Two keepalived masters of one VRID that reject each other's adverts (a
+// collision) also delay their own: keepalived restarts its advert timer on
+// every advert it receives, so the wire shows the pair alternating
+// irregularly, and either may be silent for several seconds, longer than a
+// source's expiry. A source that expired may therefore still be master;
+// the agent keeps reporting a conflict for a while after the table last
+// showed it.
 package wire

@@ -28,10 +28,21 @@ func TestGuard(t *testing.T) {
 			true, "no foreign master"},
 		{"ourselves with other VIPs", []speaker{{src: "192.0.2.1", prio: 100, vips: []string{"192.0.2.200"}, to: 5 * s}}, 5 * s,
 			true, "no foreign master"},
+		// A rolling update that regroups the VIPs: the old version's
+		// master shares a VIP with our new list.
+		{"this configuration in another version", []speaker{{src: "192.0.2.2", prio: 100, vips: []string{"192.0.2.99", "192.0.2.100"}, to: 5 * s}}, 5 * s,
+			true, "taken for this configuration in another version"},
+		{"a known peer with disjoint VIPs", []speaker{{src: "192.0.2.3", prio: 100, vips: []string{"192.0.2.99"}, to: 5 * s}}, 5 * s,
+			true, "taken for this configuration in another version"},
+		{"a peer version and another configuration", []speaker{
+			{src: "192.0.2.3", prio: 100, vips: []string{"192.0.2.99"}, to: 5 * s},
+			{src: "192.0.2.9", prio: 100, vips: []string{"192.0.2.200"}, to: 5 * s},
+		}, 5 * s, false, "mastered by another configuration: 192.0.2.9"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			vs := Guard(simulate(t, ourInstance, c.speakers, c.end))
+			local := Local{Addrs: addrs("192.0.2.1"), Peers: addrs("192.0.2.3"), Instances: []Instance{ourInstance}}
+			vs := Guard(simulateLocal(t, local, c.speakers, c.end))
 			if len(vs) != 1 {
 				t.Fatalf("%d verdicts", len(vs))
 			}

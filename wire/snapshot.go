@@ -18,7 +18,9 @@ type Snapshot struct {
 	Since      time.Time    `json:"listening_since"`
 	Interface  string       `json:"interface,omitempty"`
 	LocalAddrs []netip.Addr `json:"local_addrs,omitempty"`
-	Instances  []Instance   `json:"instances,omitempty"`
+	// Peers are the other nodes of this configuration, when known.
+	Peers     []netip.Addr `json:"peers,omitempty"`
+	Instances []Instance   `json:"instances,omitempty"`
 	// Groups are ordered by family, then VRID.
 	Groups    []Group    `json:"groups"`
 	Conflicts []Conflict `json:"conflicts,omitempty"`

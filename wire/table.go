@@ -77,6 +77,11 @@ type Local struct {
 	Addrs []netip.Addr
 	// Instances are the VRRP instances this node runs.
 	Instances []Instance
+	// Peers are the addresses of the other nodes of this configuration
+	// when known (unicast peers, or the node set from the Kubernetes API).
+	// A master among them that advertises other VIPs is this configuration
+	// in another version, mid-rollout, not another configuration (Guard).
+	Peers []netip.Addr
 }
 
 // Table is the live view of VRRP on one segment: for every VRID and family,
@@ -142,6 +147,7 @@ func NewTable(now func() time.Time, lim Limits) *Table {
 // re-marked as ours or not.
 func (t *Table) SetLocal(l Local) {
 	l.Addrs = slices.Clone(l.Addrs)
+	l.Peers = slices.Clone(l.Peers)
 	l.Instances = slices.Clone(l.Instances)
 	for i := range l.Instances {
 		l.Instances[i].VIPs = slices.Clone(l.Instances[i].VIPs)
@@ -251,6 +257,7 @@ func (t *Table) Snapshot() Snapshot {
 		Since:      t.since,
 		Interface:  t.local.Interface,
 		LocalAddrs: slices.Clone(t.local.Addrs),
+		Peers:      slices.Clone(t.local.Peers),
 		Instances:  slices.Clone(t.local.Instances),
 	}
 	for i := range s.Instances {
