@@ -41,10 +41,11 @@ type Options struct {
 	// prints and encodes as "[redacted]".
 	AuthPassword Secret
 	// Nodes, when known (from the Kubernetes API), are the addresses of
-	// every node that runs this configuration, this node's included. With
-	// multicast, priorities then follow the exact placement scheme (each
-	// node masters its share of the groups), as they do with unicast peers;
-	// unicast peers from the environment take precedence.
+	// every node that runs this configuration, this node's included, and
+	// of nodes that left (so their groups go to their planned backups and
+	// nothing else moves). Priorities then follow the exact placement
+	// scheme in every mode (each node masters its share of the groups);
+	// unicast peers are added to them.
 	Nodes []netip.Addr
 }
 
@@ -217,7 +218,7 @@ func NewPlan(cfg env.Config, h Host, o Options) (Plan, error) {
 	if len(problems) > 0 {
 		return Plan{}, &env.InvalidError{Problems: problems}
 	}
-	if !cfg.Unicast() && len(o.Nodes) > 0 {
+	if len(o.Nodes) > 0 {
 		for _, a := range o.Nodes {
 			f := env.FamilyOf(a)
 			if !slices.Contains(nodes[f], a) {
