@@ -280,6 +280,26 @@ func (r *run) followPeers(ctx context.Context, hup <-chan struct{}) <-chan struc
 	if changed == nil {
 		return hup
 	}
+	return mergeReloads(ctx, hup, changed, func() bool {
+		p, err := r.makePlan()
+		if err != nil {
+			// A peer set the configuration cannot use (unicast with no
+			// other node of a family): keep the last one.
+			r.log.Warn("peer set from the Kubernetes API not applied; keeping the current configuration", "peers", r.kube.peers(), "err", err)
+			return false
+		}
+		r.planMu.Lock()
+		r.plan = p
+		r.planMu.Unlock()
+		r.log.Info("peer set changed: re-rendering", "peers", r.kube.peers())
+		return true
+	})
+}
+
+// mergeReloads forwards the reload requests of hup and, for each signal on
+// kick for which apply (nil: always) says so, one of its own. Requests
+// arriving while one is pending merge into it. It runs until ctx ends.
+func mergeReloads(ctx context.Context, hup, kick <-chan struct{}, apply func() bool) <-chan struct{} {
 	out := make(chan struct{}, 1)
 	send := func() {
 		select {
@@ -294,23 +314,14 @@ func (r *run) followPeers(ctx context.Context, hup <-chan struct{}) <-chan struc
 				return
 			case _, ok := <-hup:
 				if !ok {
-					hup = nil
+					hup = nil // a closed channel must not spin the loop
 					continue
 				}
 				send()
-			case <-changed:
-				p, err := r.makePlan()
-				if err != nil {
-					// A peer set the configuration cannot use (unicast
-					// with no other node of a family): keep the last one.
-					r.log.Warn("peer set from the Kubernetes API not applied; keeping the current configuration", "peers", r.kube.peers(), "err", err)
-					continue
+			case <-kick:
+				if apply == nil || apply() {
+					send()
 				}
-				r.planMu.Lock()
-				r.plan = p
-				r.planMu.Unlock()
-				r.log.Info("peer set changed: re-rendering", "peers", r.kube.peers())
-				send()
 			}
 		}
 	}()

@@ -320,30 +320,7 @@ func (w *wireView) reloads(ctx context.Context, hup <-chan struct{}) <-chan stru
 	if w == nil || w.policy == env.ConflictWarn {
 		return hup
 	}
-	out := make(chan struct{}, 1)
-	send := func() {
-		select {
-		case out <- struct{}{}:
-		default:
-		}
-	}
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-hup:
-				if !ok {
-					hup = nil // a closed channel must not spin the loop
-					continue
-				}
-				send()
-			case <-w.kick:
-				send()
-			}
-		}
-	}()
-	return out
+	return mergeReloads(ctx, hup, w.kick, nil)
 }
 
 // render wraps the supervisor's Render: with nothing held back it is next
