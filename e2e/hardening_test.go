@@ -30,7 +30,7 @@ import (
 // (OPENSHIFT_HA_METRICS_ADDRESS unset: 63000 plus the default VRID offset).
 var defaultStatusPort = fmt.Sprint(statusPort)
 
-// Limits of the agent's status server (metrics/server.go).
+// Limits of the agent's status server (statusapi/server.go).
 const (
 	serverMaxConns    = 32
 	serverConnTimeout = 3 * time.Second

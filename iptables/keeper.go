@@ -29,7 +29,7 @@ type Keeper struct {
 	// error; nil discards.
 	Log *slog.Logger
 	// OnRestore, if set, is called after every re-insertion (metrics
-	// hook, e.g. metrics.Server.ObserveRuleRestored). It must not block.
+	// hook, e.g. statusapi.Server.ObserveRuleRestored). It must not block.
 	OnRestore func(Rule)
 
 	restored atomic.Uint64

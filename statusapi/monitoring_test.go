@@ -1,4 +1,4 @@
-package metrics
+package statusapi
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ const (
 
 // prometheusRuleHeader is everything of the PrometheusRule but its spec.
 const prometheusRuleHeader = `# GENERATED from deploy/monitoring/alerts.yaml: do not edit. Edit alerts.yaml
-# and run: go test ./metrics -run TestPrometheusRule -update
+# and run: go test ./statusapi -run TestPrometheusRule -update
 apiVersion: monitoring.coreos.com/v1
 kind: PrometheusRule
 metadata:
@@ -77,7 +77,7 @@ func TestPrometheusRuleMatchesAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from %s: edit alerts.yaml only, then run go test ./metrics -run TestPrometheusRule -update", prometheusRulePath, alertsPath)
+		t.Fatalf("%s differs from %s: edit alerts.yaml only, then run go test ./statusapi -run TestPrometheusRule -update", prometheusRulePath, alertsPath)
 	}
 
 	// The derivation is also right semantically: the decoded spec is the

@@ -1,10 +1,10 @@
-// Package metrics owns the agent's HTTP face: the Prometheus registry and
+// Package statusapi owns the agent's HTTP face, its status API: the Prometheus registry and
 // its collectors (/metrics), liveness and readiness (/healthz, /readyz), and
 // the status document as JSON (/status) and as a server-rendered HTML page
 // (/). Everything it serves is computed at request time from one Status
 // snapshot supplied by the agent, so a state change is visible on the very
 // next scrape. It does not read keepalived or the kernel itself.
-package metrics
+package statusapi
 
 import (
 	"time"

@@ -7,6 +7,6 @@
 // liveness heartbeat, and runs the user's notify script and health check
 // serially with a timeout that kills the whole process group.
 //
-// Nothing here exports metrics or serves HTTP (package metrics does), and
+// Nothing here exports metrics or serves HTTP (package statusapi does), and
 // nothing here changes the host.
 package vrrpstate

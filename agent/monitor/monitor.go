@@ -3,7 +3,7 @@
 // model, runs the user's notify script for every state change, follows the
 // supervisor's lifecycle events, judges keepalived's liveness for the
 // supervisor's hang detection, reads the multicast rules back, and serves
-// the status document (built by package status) through package metrics.
+// the status document (built by package status) through package statusapi.
 //
 // It changes nothing on the host but the FIFO it reads; the health check
 // keepalived fails over on is package health's.
@@ -28,7 +28,7 @@ import (
 	"github.com/ipfailover/ipfailover/agent/status"
 	"github.com/ipfailover/ipfailover/internal/procfs"
 	"github.com/ipfailover/ipfailover/iptables"
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ipfailover/ipfailover/render"
@@ -113,7 +113,7 @@ type Monitor struct {
 	model     *vrrpstate.Model
 	notifier  *vrrpstate.Notifier
 	heartbeat *vrrpstate.Heartbeat
-	server    *metrics.Server
+	server    *statusapi.Server
 
 	cancel     context.CancelFunc
 	closeOnce  sync.Once
@@ -127,7 +127,7 @@ type Monitor struct {
 	hash       string
 	dump       map[string]vrrpstate.Stats
 	dumpAt     time.Time
-	ruleStatus []metrics.Rule
+	ruleStatus []statusapi.Rule
 }
 
 // Start creates the FIFO, builds the state model from the plan, and starts
@@ -170,7 +170,7 @@ func Start(ctx context.Context, o Options) (*Monitor, error) {
 		}
 	}
 	if cfg.MetricsAddress != "" {
-		m.server = metrics.New(metrics.Options{Addr: cfg.MetricsAddress, Source: m.Status, Log: m.log})
+		m.server = statusapi.New(statusapi.Options{Addr: cfg.MetricsAddress, Source: m.Status, Log: m.log})
 		if err := m.server.Start(); err != nil {
 			_ = os.Remove(o.Plan.Options.NotifyFIFO)
 			return nil, err
@@ -391,9 +391,9 @@ func (m *Monitor) pollRules(ctx context.Context) {
 		case <-m.rulesKick:
 		case <-time.After(rulePoll):
 		}
-		st := make([]metrics.Rule, len(m.o.Rules))
+		st := make([]statusapi.Rule, len(m.o.Rules))
 		for i, r := range m.o.Rules {
-			st[i] = metrics.Rule{Chain: r.Chain, Family: r.Family(), CheckedAt: m.now()}
+			st[i] = statusapi.Rule{Chain: r.Chain, Family: r.Family(), CheckedAt: m.now()}
 			var err error
 			st[i].Present, err = iptables.Present(m.o.Tables[i], r)
 			if err != nil {
@@ -407,7 +407,7 @@ func (m *Monitor) pollRules(ctx context.Context) {
 }
 
 // Status is the snapshot every HTTP request is served from.
-func (m *Monitor) Status() metrics.Status {
+func (m *Monitor) Status() statusapi.Status {
 	now := m.now()
 	cfg := m.o.Plan.Config
 	m.mu.Lock()
@@ -427,14 +427,14 @@ func (m *Monitor) Status() metrics.Status {
 		s.Undelivered = c.Undelivered()
 	}
 	if cfg.CheckScript != "" {
-		sc := metrics.Script{Variable: "OPENSHIFT_HA_CHECK_SCRIPT", Command: cfg.CheckScript}
+		sc := statusapi.Script{Variable: "OPENSHIFT_HA_CHECK_SCRIPT", Command: cfg.CheckScript}
 		if m.o.Check != nil {
 			sc.Problem = m.o.Check.Unavailable()
 		}
 		s.Scripts = append(s.Scripts, sc)
 	}
 	if m.notifier != nil {
-		s.Scripts = append(s.Scripts, metrics.Script{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: cfg.NotifyScript, Problem: m.notifier.Unavailable()})
+		s.Scripts = append(s.Scripts, statusapi.Script{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: cfg.NotifyScript, Problem: m.notifier.Unavailable()})
 	}
 	var err error
 	if s.Addrs, err = m.o.Addrs(); err != nil {

@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/ipfailover/ipfailover/metrics"
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/statusapi"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 	"github.com/ipfailover/ipfailover/wire"
 )
@@ -27,12 +27,12 @@ type Snapshot struct {
 	Dump   map[string]vrrpstate.Stats
 	DumpAt time.Time
 
-	Rules []metrics.Rule
+	Rules []statusapi.Rule
 	Check *Check // nil: no health check
 	// Undelivered is why health check results cannot be written for
 	// keepalived, or "".
 	Undelivered string
-	Scripts     []metrics.Script
+	Scripts     []statusapi.Script
 	Instances   []vrrpstate.Instance
 	// Addrs are the kernel's addresses by interface, for VIP presence.
 	Addrs map[string][]netip.Prefix
@@ -55,16 +55,16 @@ type Check struct {
 
 // Build maps a snapshot to the status document, with health and readiness
 // judged by Judge.
-func Build(s Snapshot) metrics.Status {
+func Build(s Snapshot) statusapi.Status {
 	l := s.Lifecycle
-	st := metrics.Status{
+	st := statusapi.Status{
 		Name: s.Name, Version: s.Version, Interface: s.Host.Interface, Time: s.Now,
-		Keepalived: metrics.Keepalived{Running: l.Running, PID: l.PID, StartedAt: l.StartedAt, LastDump: s.DumpAt},
-		Config: metrics.Config{
+		Keepalived: statusapi.Keepalived{Running: l.Running, PID: l.PID, StartedAt: l.StartedAt, LastDump: s.DumpAt},
+		Config: statusapi.Config{
 			Path: s.ConfigPath, Hash: s.ConfigHash, Loaded: l.Loaded, LastReload: l.LastReload,
 			LastResult: l.LastResult, LastError: l.LastError, Reloads: map[string]uint64{},
 		},
-		MulticastRules: append([]metrics.Rule{}, s.Rules...),
+		MulticastRules: append([]statusapi.Rule{}, s.Rules...),
 		Scripts:        s.Scripts,
 	}
 	maps.Copy(st.Config.Reloads, l.Reloads)
@@ -89,7 +89,7 @@ func Build(s Snapshot) metrics.Status {
 	st.Segment, st.Blocked, st.Kubernetes = s.Segment, s.Blocked, s.Kubernetes
 
 	if c := s.Check; c != nil {
-		mc := &metrics.Check{Command: c.Command, IntervalSeconds: float64(c.Interval), Timeouts: c.Timeouts}
+		mc := &statusapi.Check{Command: c.Command, IntervalSeconds: float64(c.Interval), Timeouts: c.Timeouts}
 		if r := c.Last; c.Ran {
 			mc.Ran, mc.OK, mc.Result = true, r.OK(), r.Describe()
 			mc.LastRun, mc.DurationSeconds, mc.Output = r.Start, r.Duration.Seconds(), r.Output
@@ -113,22 +113,22 @@ func Build(s Snapshot) metrics.Status {
 // instance maps one instance of the state model. Its state value is only
 // reported while keepalived is up, so no instance keeps claiming MASTER
 // after keepalived is gone or stopped.
-func instance(in vrrpstate.Instance, up bool, addrs []netip.Prefix, stats map[string]vrrpstate.Stats) metrics.Instance {
-	mi := metrics.Instance{
+func instance(in vrrpstate.Instance, up bool, addrs []netip.Prefix, stats map[string]vrrpstate.Stats) statusapi.Instance {
+	mi := statusapi.Instance{
 		Name: in.Name, VRID: in.VRID, Interface: in.Interface, Family: in.Family,
 		State: in.State.String(), Priority: in.EffectivePriority, BasePriority: in.Priority,
 		LastTransition: in.LastTransition, Reason: in.Reason, Transitions: in.Transitions,
 		RxLowerPriority: in.RxLowerPriority,
 	}
 	if up {
-		// vrrpstate.State and metrics.State* are keepalived's numbers.
+		// vrrpstate.State and statusapi.State* are keepalived's numbers.
 		mi.StateValue = int(in.State)
 	}
 	for _, v := range in.VIPs {
-		mi.VIPs = append(mi.VIPs, metrics.VIP{Address: v.Addr().String(), Present: vrrpstate.Has(addrs, v.Addr())})
+		mi.VIPs = append(mi.VIPs, statusapi.VIP{Address: v.Addr().String(), Present: vrrpstate.Has(addrs, v.Addr())})
 	}
 	if st, ok := stats[in.Name]; ok {
-		mi.KeepalivedCounter = &metrics.Counters{
+		mi.KeepalivedCounter = &statusapi.Counters{
 			AdvertsReceived: st.AdvertRcvd, AdvertsSent: st.AdvertSent,
 			PriorityZeroRecv: st.PriZeroRcvd, PriorityZeroSent: st.PriZeroSent,
 			PacketLengthErrors: st.PacketLenErr, AdvertIntervalErr: st.AdvertIntervalErr,

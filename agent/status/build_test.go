@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfailover/ipfailover/metrics"
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/statusapi"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 )
 
@@ -72,7 +72,7 @@ func TestBuildCheckAndScripts(t *testing.T) {
 	s.Host.Addr4 = netip.Addr{}
 	s.Check = &Check{Command: "/c.sh", Interval: 2, Ran: true, Timeouts: 1,
 		Last: vrrpstate.Result{Start: t0, Duration: 1500 * time.Millisecond, ExitCode: 1, Output: "down"}}
-	s.Scripts = []metrics.Script{{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: "/n.sh", Problem: "/n.sh is not executable"}}
+	s.Scripts = []statusapi.Script{{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: "/n.sh", Problem: "/n.sh is not executable"}}
 	st := Build(s)
 	c := st.Check
 	if c == nil || !c.Ran || c.OK || c.IntervalSeconds != 2 || c.DurationSeconds != 1.5 || c.Output != "down" || c.Timeouts != 1 || c.Result == "" {
@@ -91,11 +91,11 @@ func TestBuildCheckAndScripts(t *testing.T) {
 // numbers, which must be the metrics' state values.
 func TestStateValuesAgree(t *testing.T) {
 	for s, v := range map[vrrpstate.State]int{
-		vrrpstate.StateInit: metrics.StateInit, vrrpstate.StateBackup: metrics.StateBackup,
-		vrrpstate.StateMaster: metrics.StateMaster, vrrpstate.StateFault: metrics.StateFault,
+		vrrpstate.StateInit: statusapi.StateInit, vrrpstate.StateBackup: statusapi.StateBackup,
+		vrrpstate.StateMaster: statusapi.StateMaster, vrrpstate.StateFault: statusapi.StateFault,
 	} {
-		if int(s) != v || metrics.StateName(v) != s.String() {
-			t.Errorf("%s is %d, metrics say %d (%s)", s, int(s), v, metrics.StateName(v))
+		if int(s) != v || statusapi.StateName(v) != s.String() {
+			t.Errorf("%s is %d, metrics say %d (%s)", s, int(s), v, statusapi.StateName(v))
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 )
 
 // maxDocument bounds the status document a client reads.
@@ -16,8 +16,8 @@ const maxDocument = 16 << 20
 
 // Fetch reads the status document at url (see URL). It returns the body as
 // served too, for --json.
-func Fetch(ctx context.Context, url string) (metrics.Status, []byte, error) {
-	var st metrics.Status
+func Fetch(ctx context.Context, url string) (statusapi.Status, []byte, error) {
+	var st statusapi.Status
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return st, nil, err
@@ -60,7 +60,7 @@ func URL(addr string) (string, error) {
 // Degraded reports whether an agent that answered is not fully serving:
 // unhealthy, not ready, an instance in FAULT, or a failing health check.
 // `ipfailover status` exits 3 then.
-func Degraded(st metrics.Status) bool {
+func Degraded(st statusapi.Status) bool {
 	if !st.Healthy || !st.Ready {
 		return true
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 )
 
 func TestURL(t *testing.T) {
@@ -29,7 +29,7 @@ func TestURL(t *testing.T) {
 }
 
 func TestFetch(t *testing.T) {
-	doc, _ := json.Marshal(metrics.Status{Name: "ipf", Healthy: true})
+	doc, _ := json.Marshal(statusapi.Status{Name: "ipf", Healthy: true})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/status":
@@ -54,13 +54,13 @@ func TestFetch(t *testing.T) {
 
 func TestPrint(t *testing.T) {
 	now := time.Now()
-	st := metrics.Status{
+	st := statusapi.Status{
 		Name: "ipf", Interface: "eth0", NodeAddress: "192.0.2.11", Version: "dev", Healthy: true, Ready: true,
-		Keepalived:     metrics.Keepalived{Running: true, Responsive: true, PID: 7, StartedAt: now.Add(-time.Minute)},
-		Config:         metrics.Config{Path: "/etc/keepalived/keepalived.conf", Hash: "abc", LastResult: "ok", LastReload: now},
-		MulticastRules: []metrics.Rule{{Chain: "INPUT", Family: "ipv4", Present: true}},
-		Instances: []metrics.Instance{{Name: "ipf_VIP_1", VRID: 1, Family: "ipv4", State: "MASTER", StateValue: 2, Priority: 150, BasePriority: 150,
-			LastTransition: now.Add(-3 * time.Second), Reason: "peer gone", VIPs: []metrics.VIP{{Address: "192.0.2.200", Present: true}}}},
+		Keepalived:     statusapi.Keepalived{Running: true, Responsive: true, PID: 7, StartedAt: now.Add(-time.Minute)},
+		Config:         statusapi.Config{Path: "/etc/keepalived/keepalived.conf", Hash: "abc", LastResult: "ok", LastReload: now},
+		MulticastRules: []statusapi.Rule{{Chain: "INPUT", Family: "ipv4", Present: true}},
+		Instances: []statusapi.Instance{{Name: "ipf_VIP_1", VRID: 1, Family: "ipv4", State: "MASTER", StateValue: 2, Priority: 150, BasePriority: 150,
+			LastTransition: now.Add(-3 * time.Second), Reason: "peer gone", VIPs: []statusapi.VIP{{Address: "192.0.2.200", Present: true}}}},
 	}
 	var b bytes.Buffer
 	Print(&b, st, now)
@@ -72,18 +72,18 @@ func TestPrint(t *testing.T) {
 }
 
 func TestDegraded(t *testing.T) {
-	ok := metrics.Status{Healthy: true, Ready: true, Instances: []metrics.Instance{{State: "MASTER"}, {State: "BACKUP"}}}
+	ok := statusapi.Status{Healthy: true, Ready: true, Instances: []statusapi.Instance{{State: "MASTER"}, {State: "BACKUP"}}}
 	tests := []struct {
 		name string
-		mod  func(*metrics.Status)
+		mod  func(*statusapi.Status)
 		want bool
 	}{
-		{"healthy", func(*metrics.Status) {}, false},
-		{"unhealthy", func(s *metrics.Status) { s.Healthy = false }, true},
-		{"not ready", func(s *metrics.Status) { s.Ready = false }, true},
-		{"fault", func(s *metrics.Status) { s.Instances = []metrics.Instance{{State: "FAULT"}} }, true},
-		{"failing check", func(s *metrics.Status) { s.Check = &metrics.Check{Ran: true, OK: false} }, true},
-		{"check not run yet", func(s *metrics.Status) { s.Check = &metrics.Check{} }, false},
+		{"healthy", func(*statusapi.Status) {}, false},
+		{"unhealthy", func(s *statusapi.Status) { s.Healthy = false }, true},
+		{"not ready", func(s *statusapi.Status) { s.Ready = false }, true},
+		{"fault", func(s *statusapi.Status) { s.Instances = []statusapi.Instance{{State: "FAULT"}} }, true},
+		{"failing check", func(s *statusapi.Status) { s.Check = &statusapi.Check{Ran: true, OK: false} }, true},
+		{"check not run yet", func(s *statusapi.Status) { s.Check = &statusapi.Check{} }, false},
 	}
 	for _, tt := range tests {
 		s := ok

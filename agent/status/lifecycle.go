@@ -1,7 +1,7 @@
 // Package status owns the agent's status document: how the facts of a
 // running agent (keepalived's lifecycle from the supervisor's events, its
 // responsiveness, the health check, the VRRP state model, the multicast
-// rules, the kernel's addresses) become the metrics.Status that /status,
+// rules, the kernel's addresses) become the statusapi.Status that /status,
 // /healthz, /readyz and /metrics are served from, and how `ipfailover
 // status` reads and prints that document.
 //

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/internal/procfs"
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 )
 
 // StartupGrace is how long /healthz passes before keepalived first started
@@ -21,7 +21,7 @@ type Facts struct {
 	// Unresponsive), "" when it is.
 	Problem string
 	// Scripts are the user's scripts with why they cannot be run.
-	Scripts []metrics.Script
+	Scripts []statusapi.Script
 	// Undelivered is why health check results cannot be written for
 	// keepalived ("" when they can); the agent then holds keepalived
 	// stopped (fail closed).

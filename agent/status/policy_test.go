@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/internal/procfs"
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 )
 
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -19,7 +19,7 @@ func up() Lifecycle {
 }
 
 func TestJudge(t *testing.T) {
-	badScript := []metrics.Script{{Variable: "OPENSHIFT_HA_CHECK_SCRIPT", Command: "/x.sh", Problem: "/x.sh cannot be used: no such file or directory"}}
+	badScript := []statusapi.Script{{Variable: "OPENSHIFT_HA_CHECK_SCRIPT", Command: "/x.sh", Problem: "/x.sh cannot be used: no such file or directory"}}
 	for _, c := range []struct {
 		name       string
 		facts      Facts
@@ -49,7 +49,7 @@ func TestJudge(t *testing.T) {
 			healthy: true, readyWhy: "OPENSHIFT_HA_CHECK_SCRIPT cannot be run (/x.sh cannot be used: no such file or directory); it is skipped until it appears"},
 		{name: "script problem does not hide a worse one", facts: Facts{Now: t0, AgentStart: t0, Lifecycle: Lifecycle{Running: true, Starts: 1, Loaded: true}, Scripts: badScript},
 			healthy: true, readyWhy: "not started up yet"},
-		{name: "usable scripts", facts: Facts{Now: t0, AgentStart: t0, Lifecycle: up(), Scripts: []metrics.Script{{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: "/n.sh"}}},
+		{name: "usable scripts", facts: Facts{Now: t0, AgentStart: t0, Lifecycle: up(), Scripts: []statusapi.Script{{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: "/n.sh"}}},
 			healthy: true, ready: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 	"github.com/ipfailover/ipfailover/wire"
 )
 
@@ -105,7 +105,7 @@ func PrintSegment(w io.Writer, seg wire.Snapshot, asJSON bool) error {
 					src += " (this node)"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", vrid, fam, inst, src, role(g, s), s.Priority,
-					s.Interval, s.Version, authName(s.Version, s.AuthType), addrList(s.VIPs), metrics.Ago(now, s.LastHeard))
+					s.Interval, s.Version, authName(s.Version, s.AuthType), addrList(s.VIPs), statusapi.Ago(now, s.LastHeard))
 				vrid, fam, inst = "", "", "" // once per group
 			}
 		}

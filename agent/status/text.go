@@ -7,11 +7,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 )
 
 // Print renders st as the terminal table `ipfailover status` prints.
-func Print(w io.Writer, st metrics.Status, now time.Time) {
+func Print(w io.Writer, st statusapi.Status, now time.Time) {
 	fmt.Fprintf(w, "ipfailover %q on %s (%s), agent %s\n", st.Name, st.Interface, st.NodeAddress, st.Version)
 	health := "healthy"
 	if !st.Healthy {
@@ -24,7 +24,7 @@ func Print(w io.Writer, st metrics.Status, now time.Time) {
 	fmt.Fprintf(w, "health:     %s; %s\n", health, ready)
 	k := st.Keepalived
 	if k.Running {
-		fmt.Fprintf(w, "keepalived: running, pid %d, started %s, restarts %d", k.PID, metrics.Ago(now, k.StartedAt), k.Restarts)
+		fmt.Fprintf(w, "keepalived: running, pid %d, started %s, restarts %d", k.PID, statusapi.Ago(now, k.StartedAt), k.Restarts)
 	} else {
 		fmt.Fprintf(w, "keepalived: NOT RUNNING, restarts %d", k.Restarts)
 	}
@@ -33,7 +33,7 @@ func Print(w io.Writer, st metrics.Status, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	c := st.Config
-	fmt.Fprintf(w, "config:     %s hash %s, last render %s %s", c.Path, orDash(c.Hash), orDash(c.LastResult), metrics.Ago(now, c.LastReload))
+	fmt.Fprintf(w, "config:     %s hash %s, last render %s %s", c.Path, orDash(c.Hash), orDash(c.LastResult), statusapi.Ago(now, c.LastReload))
 	if c.LastError != "" {
 		fmt.Fprintf(w, " (%s)", firstLine(c.LastError))
 	}
@@ -44,9 +44,9 @@ func Print(w io.Writer, st metrics.Status, now time.Time) {
 	case !ch.Ran:
 		fmt.Fprintf(w, "check:      %s: not run yet\n", ch.Command)
 	case ch.OK:
-		fmt.Fprintf(w, "check:      passing (%.3fs, %s): %s\n", ch.DurationSeconds, metrics.Ago(now, ch.LastRun), ch.Command)
+		fmt.Fprintf(w, "check:      passing (%.3fs, %s): %s\n", ch.DurationSeconds, statusapi.Ago(now, ch.LastRun), ch.Command)
 	default:
-		fmt.Fprintf(w, "check:      FAILING, %s (%s): %s\n", ch.Result, metrics.Ago(now, ch.LastRun), ch.Command)
+		fmt.Fprintf(w, "check:      FAILING, %s (%s): %s\n", ch.Result, statusapi.Ago(now, ch.LastRun), ch.Command)
 	}
 	if len(st.MulticastRules) == 0 {
 		fmt.Fprintln(w, "multicast:  no rule managed")
@@ -66,7 +66,7 @@ func Print(w io.Writer, st metrics.Status, now time.Time) {
 	fmt.Fprintln(tw, "INSTANCE\tVRID\tFAMILY\tSTATE\tPRIO\tVIPS\tSINCE\tREASON")
 	for _, in := range st.Instances {
 		state := in.State
-		if metrics.StateName(in.StateValue) != in.State {
+		if statusapi.StateName(in.StateValue) != in.State {
 			state += "?" // last known; keepalived is not up
 		}
 		prio := fmt.Sprint(in.Priority)
@@ -82,11 +82,11 @@ func Print(w io.Writer, st metrics.Status, now time.Time) {
 			vips = append(vips, v.Address+mark)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.VRID, in.Family, state, prio,
-			strings.Join(vips, ","), strings.TrimSuffix(metrics.Ago(now, in.LastTransition), " ago"), in.Reason)
+			strings.Join(vips, ","), strings.TrimSuffix(statusapi.Ago(now, in.LastTransition), " ago"), in.Reason)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\n* = VIP on this node's interface (read from the kernel); STATE? = last known, keepalived not up")
-	for _, warn := range metrics.Warnings(st) {
+	for _, warn := range statusapi.Warnings(st) {
 		fmt.Fprintln(w, "WARNING:", warn)
 	}
 }

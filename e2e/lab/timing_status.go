@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ipfailover/ipfailover/metrics"
+	"github.com/ipfailover/ipfailover/statusapi"
 )
 
 // StatusPort is where an agent with the default OPENSHIFT_HA_VRRP_ID_OFFSET
@@ -19,8 +19,8 @@ const StatusPort = 63010
 // Status fetches the agent's /status document from inside the node's
 // network namespace, over its loopback: it works while the node's link is
 // cut, which is exactly when the client could not ask.
-func (n *Node) Status(ctx context.Context, port int, timeout time.Duration) (metrics.Status, error) {
-	var st metrics.Status
+func (n *Node) Status(ctx context.Context, port int, timeout time.Duration) (statusapi.Status, error) {
+	var st statusapi.Status
 	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + "/status"
 	code, body, err := n.HTTPGet(ctx, url, timeout)
 	if err != nil {
@@ -36,7 +36,7 @@ func (n *Node) Status(ctx context.Context, port int, timeout time.Duration) (met
 }
 
 // InstanceFor returns the instance of st that carries vip.
-func InstanceFor(st metrics.Status, vip string) (metrics.Instance, bool) {
+func InstanceFor(st statusapi.Status, vip string) (statusapi.Instance, bool) {
 	for _, in := range st.Instances {
 		for _, v := range in.VIPs {
 			if v.Address == vip {
@@ -44,5 +44,5 @@ func InstanceFor(st metrics.Status, vip string) (metrics.Instance, bool) {
 			}
 		}
 	}
-	return metrics.Instance{}, false
+	return statusapi.Instance{}, false
 }
