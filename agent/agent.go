@@ -28,8 +28,8 @@ import (
 	"github.com/ipfailover/ipfailover/env"
 	"github.com/ipfailover/ipfailover/iptables"
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/scripts"
 	"github.com/ipfailover/ipfailover/supervisor"
-	"github.com/ipfailover/ipfailover/vrrpstate"
 )
 
 const (
@@ -368,7 +368,7 @@ func (r *run) supervise(ctx context.Context, reload <-chan struct{}) error {
 	if r.plan.Check != nil {
 		check = health.New(health.Options{
 			Check: *r.plan.Check, StatusFile: r.plan.Options.CheckFile, SkipMissing: cfg.CheckScript != "",
-			OnResult: func(res vrrpstate.Result) {
+			OnResult: func(res scripts.Result) {
 				mon.ObserveCheck(res)
 				r.kube.onCheck(checkOK.Swap(res.OK()), res, checkCmd)
 			},

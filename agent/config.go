@@ -11,7 +11,7 @@ import (
 
 	"github.com/ipfailover/ipfailover/env"
 	"github.com/ipfailover/ipfailover/render"
-	"github.com/ipfailover/ipfailover/vrrpstate"
+	"github.com/ipfailover/ipfailover/scripts"
 )
 
 // Files in a configuration's run directory.
@@ -126,7 +126,7 @@ func checkRunFiles(cfg env.Config, log *slog.Logger) error {
 		if s.line == "" {
 			continue
 		}
-		if p := vrrpstate.ProgramProblem(env.ScriptProgram(s.line)); p != "" {
+		if p := scripts.ProgramProblem(env.ScriptProgram(s.line)); p != "" {
 			log.Error("script cannot be run: it is skipped (the VIPs are served without it, as the original image's keepalived did) until it appears",
 				"variable", s.name, "script", s.line, "problem", p)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/ipfailover/ipfailover/env"
 	"github.com/ipfailover/ipfailover/kube"
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/scripts"
 	"github.com/ipfailover/ipfailover/supervisor"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 )
@@ -191,7 +192,7 @@ func (k *kubeView) onEvent(ev supervisor.Event) {
 }
 
 // onCheck records a health check that starts failing as an Event.
-func (k *kubeView) onCheck(prevOK bool, res vrrpstate.Result, command string) {
+func (k *kubeView) onCheck(prevOK bool, res scripts.Result, command string) {
 	if k == nil || k.rec == nil || !prevOK || res.OK() {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ipfailover/ipfailover/internal/runfile"
 	"log/slog"
 	"math"
 	"net/netip"
@@ -196,7 +197,7 @@ func (h *Heartbeat) Dump(ctx context.Context, pid int) ([]DumpEntry, error) {
 		if err != nil || (before != nil && os.SameFile(before, st) && st.ModTime().Equal(before.ModTime()) && st.Size() == before.Size()) {
 			continue
 		}
-		b, err := readNoFollow(path)
+		b, err := runfile.Read(path)
 		if err != nil {
 			lastErr = err
 			continue

@@ -111,3 +111,19 @@ func TestCreateRefusesOtherFiles(t *testing.T) {
 		t.Fatal("Create over a regular file succeeded")
 	}
 }
+
+// poll waits for cond with a deadline instead of sleeping a fixed time.
+func poll(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

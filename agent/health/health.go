@@ -18,8 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfailover/ipfailover/internal/runfile"
 	"github.com/ipfailover/ipfailover/render"
-	"github.com/ipfailover/ipfailover/vrrpstate"
+	"github.com/ipfailover/ipfailover/scripts"
 )
 
 // killGrace is how long a check that timed out gets after SIGTERM before
@@ -39,13 +40,13 @@ type Options struct {
 	SkipMissing bool
 	// OnResult, if set, is called after every run (metrics). It must not
 	// block.
-	OnResult func(vrrpstate.Result)
+	OnResult func(scripts.Result)
 	// OnDelivery, if set, is called when writing results for keepalived
 	// starts failing (with the error) and when it works again (nil). It
 	// must not block.
 	OnDelivery func(error)
-	// Exec runs one check (nil: vrrpstate.RunCommand); tests fake it.
-	Exec vrrpstate.Runner
+	// Exec runs one check (nil: scripts.RunCommand); tests fake it.
+	Exec scripts.ExecFunc
 	Log  *slog.Logger
 }
 
@@ -54,9 +55,9 @@ type Options struct {
 type Runner struct {
 	check   render.Check
 	file    string
-	checker *vrrpstate.Checker
+	checker *scripts.Checker
 	log     *slog.Logger
-	onRes   func(vrrpstate.Result)
+	onRes   func(scripts.Result)
 
 	onDeliv func(error)
 
@@ -75,7 +76,7 @@ func New(o Options) *Runner {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{check: o.Check, file: o.StatusFile, log: log, onRes: o.OnResult, onDeliv: o.OnDelivery}
-	r.checker = &vrrpstate.Checker{
+	r.checker = &scripts.Checker{
 		Command:     Command(o.Check.Command),
 		SkipMissing: o.SkipMissing,
 		Interval:    time.Duration(o.Check.Interval) * time.Second,
@@ -113,8 +114,8 @@ func (r *Runner) Stop() {
 
 // record records one result: the status file first, since keepalived acts
 // on it.
-func (r *Runner) record(res vrrpstate.Result) {
-	err := vrrpstate.WriteStatus(r.file, res.OK())
+func (r *Runner) record(res scripts.Result) {
+	err := WriteStatus(r.file, res.OK())
 	r.mu.Lock()
 	was := r.undelivered
 	r.undelivered = ""
@@ -156,7 +157,7 @@ func (r *Runner) Check() render.Check { return r.check }
 func (r *Runner) Failing() bool { return r.checker.Failing() }
 
 // Last returns the latest result, and false before the first run ended.
-func (r *Runner) Last() (vrrpstate.Result, bool) { return r.checker.Last() }
+func (r *Runner) Last() (scripts.Result, bool) { return r.checker.Last() }
 
 // Unavailable is why the check is disabled right now (its program cannot
 // be run), or "".
@@ -194,5 +195,24 @@ func TCP(target string, timeout time.Duration) error {
 	}
 	// Connected: the check passed, whatever closing says.
 	_ = conn.Close()
+	return nil
+}
+
+// WriteStatus records a check result where keepalived's track_file reads
+// it: "0" for healthy, "1" for failing (with weight 0, keepalived puts the
+// tracking instances into FAULT for any non-zero value). An unchanged value
+// is not written again; a new one replaces the file by a rename, so
+// keepalived never reads a half-written value, and never through a symlink.
+func WriteStatus(path string, ok bool) error {
+	v := []byte("1\n")
+	if ok {
+		v = []byte("0\n")
+	}
+	if cur, err := runfile.Read(path); err == nil && string(cur) == string(v) {
+		return nil
+	}
+	if err := runfile.Replace(path, v, 0o644); err != nil {
+		return fmt.Errorf("check status: %w", err)
+	}
 	return nil
 }

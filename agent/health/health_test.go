@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/render"
-	"github.com/ipfailover/ipfailover/vrrpstate"
+	"github.com/ipfailover/ipfailover/scripts"
 )
 
 func readStatus(t *testing.T, path string) string {
@@ -29,27 +29,27 @@ func readStatus(t *testing.T, path string) string {
 func TestFirstResultOnDiskBeforeStartReturns(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		res  vrrpstate.Result
+		res  scripts.Result
 		want string
 	}{
-		{"passing", vrrpstate.Result{}, "0\n"},
-		{"failing", vrrpstate.Result{ExitCode: 1}, "1\n"},
-		{"timed out", vrrpstate.Result{TimedOut: true}, "1\n"},
+		{"passing", scripts.Result{}, "0\n"},
+		{"failing", scripts.Result{ExitCode: 1}, "1\n"},
+		{"timed out", scripts.Result{TimedOut: true}, "1\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "check.status")
 			var runs atomic.Int32
 			var argv []string
-			var results []vrrpstate.Result
+			var results []scripts.Result
 			r := New(Options{
 				Check:      render.Check{Name: "chk", Command: "/bin/check --strict", Interval: 3600, Timeout: 1},
 				StatusFile: file,
-				Exec: func(_ context.Context, cmd vrrpstate.Command) vrrpstate.Result {
+				Exec: func(_ context.Context, cmd scripts.Command) scripts.Result {
 					runs.Add(1)
 					argv = cmd.Argv
 					return c.res
 				},
-				OnResult: func(res vrrpstate.Result) { results = append(results, res) },
+				OnResult: func(res scripts.Result) { results = append(results, res) },
 			})
 			r.Start(t.Context())
 			if got := readStatus(t, file); got != c.want {
@@ -78,9 +78,9 @@ func TestMissingScriptIsSkipped(t *testing.T) {
 		Check:       render.Check{Name: "chk", Command: "/nonexistent/check.sh", Interval: 3600, Timeout: 1},
 		StatusFile:  file,
 		SkipMissing: true,
-		Exec: func(context.Context, vrrpstate.Command) vrrpstate.Result {
+		Exec: func(context.Context, scripts.Command) scripts.Result {
 			t.Error("a missing script must not be run")
-			return vrrpstate.Result{Err: errors.New("ran")}
+			return scripts.Result{Err: errors.New("ran")}
 		},
 	})
 	r.Start(t.Context())

@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/scripts"
 	"github.com/ipfailover/ipfailover/supervisor"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 	"github.com/ipfailover/ipfailover/wire"
@@ -111,7 +112,7 @@ type Monitor struct {
 	agentStart time.Time
 
 	model     *vrrpstate.Model
-	notifier  *vrrpstate.Notifier
+	notifier  *scripts.Notifier
 	heartbeat *vrrpstate.Heartbeat
 	server    *statusapi.Server
 
@@ -158,7 +159,7 @@ func Start(ctx context.Context, o Options) (*Monitor, error) {
 	}
 	m.model = vrrpstate.NewModel(Specs(o.Plan), o.Now, facts)
 	if cfg.NotifyScript != "" {
-		m.notifier = &vrrpstate.Notifier{
+		m.notifier = &scripts.Notifier{
 			Script: cfg.NotifyScript, Timeout: notifyTimeout, KillGrace: notifyKillGrace,
 			Log: m.log.With("notify", cfg.NotifyScript), SkipMissing: true,
 		}
@@ -254,7 +255,7 @@ func (m *Monitor) close() {
 }
 
 // ObserveCheck records one health check run's duration (health.Options.OnResult).
-func (m *Monitor) ObserveCheck(r vrrpstate.Result) {
+func (m *Monitor) ObserveCheck(r scripts.Result) {
 	if m.server != nil {
 		m.server.ObserveCheck(r.Duration)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ipfailover/ipfailover/env"
 	"github.com/ipfailover/ipfailover/iptables"
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/scripts"
 	"github.com/ipfailover/ipfailover/supervisor"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 )
@@ -213,10 +214,10 @@ func TestServerAndCheck(t *testing.T) {
 	check := health.New(health.Options{
 		Check:      render.Check{Name: "chk", Command: "/bin/check", Interval: 3600, Timeout: 1},
 		StatusFile: filepath.Join(t.TempDir(), "check.status"),
-		Exec: func(context.Context, vrrpstate.Command) vrrpstate.Result {
-			return vrrpstate.Result{ExitCode: 1, Output: "down", Duration: time.Millisecond}
+		Exec: func(context.Context, scripts.Command) scripts.Result {
+			return scripts.Result{ExitCode: 1, Output: "down", Duration: time.Millisecond}
 		},
-		OnResult: func(r vrrpstate.Result) { m.ObserveCheck(r) },
+		OnResult: func(r scripts.Result) { m.ObserveCheck(r) },
 	})
 	r := newRig(t, Options{Check: check, Rules: []iptables.Rule{rule}}, func(c *env.Config) { c.MetricsAddress = "127.0.0.1:0" })
 	m = r.m

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/scripts"
 	"github.com/ipfailover/ipfailover/statusapi"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 	"github.com/ipfailover/ipfailover/wire"
@@ -48,7 +49,7 @@ type Snapshot struct {
 type Check struct {
 	Command  string
 	Interval int // seconds
-	Last     vrrpstate.Result
+	Last     scripts.Result
 	Ran      bool // Last is set
 	Timeouts uint64
 }

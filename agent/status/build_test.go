@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/render"
+	"github.com/ipfailover/ipfailover/scripts"
 	"github.com/ipfailover/ipfailover/statusapi"
 	"github.com/ipfailover/ipfailover/vrrpstate"
 )
@@ -71,7 +72,7 @@ func TestBuildCheckAndScripts(t *testing.T) {
 	s := snapshot()
 	s.Host.Addr4 = netip.Addr{}
 	s.Check = &Check{Command: "/c.sh", Interval: 2, Ran: true, Timeouts: 1,
-		Last: vrrpstate.Result{Start: t0, Duration: 1500 * time.Millisecond, ExitCode: 1, Output: "down"}}
+		Last: scripts.Result{Start: t0, Duration: 1500 * time.Millisecond, ExitCode: 1, Output: "down"}}
 	s.Scripts = []statusapi.Script{{Variable: "OPENSHIFT_HA_NOTIFY_SCRIPT", Command: "/n.sh", Problem: "/n.sh is not executable"}}
 	st := Build(s)
 	c := st.Check

@@ -1,7 +1,8 @@
-package vrrpstate
+package scripts
 
 import (
 	"context"
+	"github.com/ipfailover/ipfailover/vrrpstate"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,7 @@ func TestNotifierMissingScript(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go n.Run(ctx)
-	n.Enqueue(Line{Scope: "INSTANCE", Name: "a_VIP_1", Word: WordMaster, Priority: 100})
+	n.Enqueue(vrrpstate.Line{Scope: "INSTANCE", Name: "a_VIP_1", Word: vrrpstate.WordMaster, Priority: 100})
 	poll(t, 5*time.Second, func() error {
 		if n.Unavailable() == "" {
 			return os.ErrNotExist
@@ -99,7 +100,7 @@ func TestNotifierMissingScript(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n.Enqueue(Line{Scope: "INSTANCE", Name: "a_VIP_1", Word: WordBackup, Priority: 100})
+	n.Enqueue(vrrpstate.Line{Scope: "INSTANCE", Name: "a_VIP_1", Word: vrrpstate.WordBackup, Priority: 100})
 	poll(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()

@@ -1,4 +1,4 @@
-package vrrpstate
+package scripts
 
 import (
 	"bytes"
@@ -43,8 +43,8 @@ type Result struct {
 // OK reports whether the run exited 0 in time.
 func (r Result) OK() bool { return r.Err == nil && !r.TimedOut && r.ExitCode == 0 }
 
-// Runner runs a Command; RunCommand in production, fakes in tests.
-type Runner func(ctx context.Context, c Command) Result
+// ExecFunc runs a Command; RunCommand in production, fakes in tests.
+type ExecFunc func(ctx context.Context, c Command) Result
 
 // newOutputFile returns an unlinked temporary file for a command's output.
 // A file rather than a pipe: background children a script leaves running

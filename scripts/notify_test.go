@@ -1,10 +1,11 @@
-package vrrpstate
+package scripts
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"github.com/ipfailover/ipfailover/internal/procfs"
+	"github.com/ipfailover/ipfailover/vrrpstate"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,9 +50,9 @@ func TestNotifierOrderAndSerial(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go n.Run(ctx)
-	words := []Word{WordBackup, WordMaster, WordBackup, WordFault, WordBackup, WordMaster, WordStop, WordBackup, WordMaster, WordDeleted}
+	words := []vrrpstate.Word{vrrpstate.WordBackup, vrrpstate.WordMaster, vrrpstate.WordBackup, vrrpstate.WordFault, vrrpstate.WordBackup, vrrpstate.WordMaster, vrrpstate.WordStop, vrrpstate.WordBackup, vrrpstate.WordMaster, vrrpstate.WordDeleted}
 	for i, w := range words {
-		n.Enqueue(Line{Scope: ScopeInstance, Name: fmt.Sprintf("VI_%d", i), Word: w, Priority: 100 + i})
+		n.Enqueue(vrrpstate.Line{Scope: vrrpstate.ScopeInstance, Name: fmt.Sprintf("VI_%d", i), Word: w, Priority: 100 + i})
 	}
 	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer dcancel()
@@ -87,7 +88,7 @@ rmdir "` + dir + `/lock"
 	}
 	var results []Result
 	var mu sync.Mutex
-	n := &Notifier{Script: script, Timeout: 5 * time.Second, KillGrace: time.Second, Done: func(_ Line, r Result) {
+	n := &Notifier{Script: script, Timeout: 5 * time.Second, KillGrace: time.Second, Done: func(_ vrrpstate.Line, r Result) {
 		mu.Lock()
 		results = append(results, r)
 		mu.Unlock()
@@ -97,8 +98,8 @@ rmdir "` + dir + `/lock"
 	go n.Run(ctx)
 	var want []string
 	for i := range 10 {
-		w := []Word{WordMaster, WordBackup}[i%2]
-		n.Enqueue(Line{Scope: ScopeInstance, Name: "VI_1", Word: w, Priority: i})
+		w := []vrrpstate.Word{vrrpstate.WordMaster, vrrpstate.WordBackup}[i%2]
+		n.Enqueue(vrrpstate.Line{Scope: vrrpstate.ScopeInstance, Name: "VI_1", Word: w, Priority: i})
 		want = append(want, fmt.Sprintf("INSTANCE VI_1 %s %d", w, i))
 	}
 	dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)

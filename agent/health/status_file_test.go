@@ -1,4 +1,4 @@
-package vrrpstate
+package health
 
 import (
 	"os"

@@ -1,15 +1,13 @@
-package vrrpstate
+package scripts
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -23,7 +21,7 @@ type Checker struct {
 	Timeout   time.Duration
 	KillGrace time.Duration
 	Log       *slog.Logger
-	Exec      Runner // nil: RunCommand
+	Exec      ExecFunc // nil: RunCommand
 	// Done, if set, is called after every run.
 	Done func(Result)
 	// SkipMissing disables the check while its program (the first word of
@@ -143,51 +141,4 @@ func (c *Checker) Last() (Result, bool) {
 func (c *Checker) Failing() bool {
 	r, ok := c.Last()
 	return ok && !r.OK()
-}
-
-// WriteStatus records a check result where keepalived's track_file reads
-// it: "0" for healthy, "1" for failing (with weight 0, keepalived puts the
-// tracking instances into FAULT for any non-zero value). The file is
-// replaced by a rename, so keepalived never reads a half-written value.
-func WriteStatus(path string, ok bool) error {
-	v := []byte("1\n")
-	if ok {
-		v = []byte("0\n")
-	}
-	if cur, err := readNoFollow(path); err == nil && string(cur) == string(v) {
-		return nil
-	}
-	// The temporary file is created fresh (O_EXCL) and never through a
-	// symlink: the run directory is private, but a planted link must not
-	// make the agent write elsewhere.
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return fmt.Errorf("write check status: %w", err)
-	}
-	_, werr := f.Write(v)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write check status %s: %w", tmp, werr)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write check status: %w", err)
-	}
-	return nil
-}
-
-// readNoFollow reads a small file of the agent's run directory, refusing a
-// symlink in its place.
-func readNoFollow(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 1<<20))
 }

@@ -1,4 +1,4 @@
-package vrrpstate
+package scripts
 
 import (
 	"context"

@@ -1,7 +1,8 @@
-package vrrpstate
+package scripts
 
 import (
 	"context"
+	"github.com/ipfailover/ipfailover/vrrpstate"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -28,16 +29,16 @@ type Notifier struct {
 	Timeout   time.Duration
 	KillGrace time.Duration
 	Log       *slog.Logger
-	Exec      Runner // nil: RunCommand
+	Exec      ExecFunc // nil: RunCommand
 	// Done, if set, is called after every call (tests, metrics).
-	Done func(Line, Result)
+	Done func(vrrpstate.Line, Result)
 	// SkipMissing skips calls while the script's program is missing or not
 	// executable, as keepalived did for the original image (logged, and
 	// reported by Unavailable), and calls it again once it appears.
 	SkipMissing bool
 
 	mu      sync.Mutex
-	queue   []Line
+	queue   []vrrpstate.Line
 	wake    chan struct{}
 	idle    chan struct{} // closed while the queue is empty and nothing runs
 	running bool
@@ -53,7 +54,7 @@ func (n *Notifier) Unavailable() string {
 }
 
 // skip checks the program before a call; it reports whether to skip.
-func (n *Notifier) skip(argv0 string, l Line) bool {
+func (n *Notifier) skip(argv0 string, l vrrpstate.Line) bool {
 	if !n.SkipMissing {
 		return false
 	}
@@ -81,7 +82,7 @@ func (n *Notifier) init() {
 }
 
 // Enqueue schedules a call for l. It never blocks.
-func (n *Notifier) Enqueue(l Line) {
+func (n *Notifier) Enqueue(l vrrpstate.Line) {
 	n.mu.Lock()
 	n.init()
 	if len(n.queue) >= maxQueued {
