@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"golang.org/x/net/netutil"
 )
 
 // checkBuckets cover a check that connects locally in a millisecond up to
@@ -26,8 +25,8 @@ var checkBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 // network, so anyone who can reach the node's port must not be able to
 // starve the probes or burn the agent's CPU.
 const (
-	// DefaultMaxConns caps connections being served at once; further
-	// connections wait in the kernel's accept queue until a slot frees.
+	// DefaultMaxConns caps open connections; a new one displaces the
+	// oldest that is not serving a request (see evictingListener).
 	DefaultMaxConns = 32
 	// DefaultConnTimeout bounds how long a connection may hold a slot
 	// without completing a request's headers, and how long a kept-alive
@@ -224,7 +223,9 @@ func (s *Server) Start() error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.o.Log.Handler(), slog.LevelWarn),
 	}
-	ln = netutil.LimitListener(ln, s.o.MaxConns)
+	limited := newEvictingListener(ln, s.o.MaxConns)
+	s.srv.ConnState = limited.connState
+	ln = limited
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.o.Log.Error("metrics server stopped", "err", err)
