@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/e2e/lab"
+	"github.com/ipfailover/ipfailover/env"
 )
 
 // Helpers of the failover scenario suite (failover_*_test.go,
@@ -47,26 +48,16 @@ func startAgent(t *testing.T, l *lab.Lab, n *lab.Node, vips string, extra map[st
 	}
 }
 
-// vipList parses a VIP list the way the scenarios write it: addresses and
-// last-octet ranges only.
+// vipList parses a VIP list with the agent's own parser (env.ParseVIPs),
+// so the scenarios expect exactly the VIPs the agent serves.
 func vipList(s string) []netip.Addr {
-	var out []netip.Addr
-	for _, tok := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		first, last, isRange := strings.Cut(tok, "-")
-		a := netip.MustParseAddr(first)
-		if !isRange {
-			out = append(out, a)
-			continue
-		}
-		var end int
-		if _, err := fmt.Sscan(last, &end); err != nil || !a.Is4() {
-			panic("vipList: only IPv4 last-octet ranges: " + tok)
-		}
-		b := a.As4()
-		for i := int(b[3]); i <= end; i++ {
-			b[3] = byte(i)
-			out = append(out, netip.AddrFrom4(b))
-		}
+	vips, err := env.ParseVIPs(s)
+	if err != nil {
+		panic("vipList: " + err.Error())
+	}
+	out := make([]netip.Addr, len(vips))
+	for i, v := range vips {
+		out[i] = v.Addr()
 	}
 	return out
 }

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/ipfailover/ipfailover/e2e/lab"
+	"github.com/ipfailover/ipfailover/env"
 	"golang.org/x/sys/unix"
 )
 
@@ -142,30 +143,19 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	return code
 }
 
-// parseVIPs accepts what the lab can show: single IPv4 addresses and
-// last-octet ranges, separated by commas.
+// parseVIPs reads a VIP list with the agent's own parser (env.ParseVIPs)
+// and keeps what the lab can show: 1-20 IPv4 addresses.
 func parseVIPs(s string) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		from, to, isRange := strings.Cut(f, "-")
-		a, err := netip.ParseAddr(from)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("%q is not an IPv4 address or a range like 192.0.2.200-205", f)
+	vips, err := env.ParseVIPs(s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(vips))
+	for _, v := range vips {
+		if !v.Addr().Is4() {
+			return nil, fmt.Errorf("%s: the lab shows IPv4 VIPs only", v.Addr())
 		}
-		if !isRange {
-			out = append(out, a)
-			continue
-		}
-		last, err := strconv.Atoi(to)
-		b := a.As4()
-		if err != nil || last < int(b[3]) || last > 254 {
-			return nil, fmt.Errorf("%q: the range end must be a last octet between %d and 254", f, b[3])
-		}
-		for i := int(b[3]); i <= last; i++ {
-			b[3] = byte(i)
-			out = append(out, netip.AddrFrom4(b))
-		}
+		out = append(out, v.Addr())
 	}
 	if len(out) == 0 || len(out) > 20 {
 		return nil, fmt.Errorf("%d VIPs: accepted 1-20", len(out))
