@@ -7,6 +7,7 @@
 package statusapi
 
 import (
+	"github.com/ipfailover/ipfailover/vrrpstate"
 	"time"
 
 	"github.com/ipfailover/ipfailover/wire"
@@ -165,15 +166,8 @@ const (
 	StateFault  = 3
 )
 
-// StateName is the name of a state_value: INIT, BACKUP, MASTER or FAULT.
+// StateName is the name of a state_value: INIT, BACKUP, MASTER or FAULT,
+// as keepalived names its numbers (vrrpstate.State).
 func StateName(v int) string {
-	switch v {
-	case StateBackup:
-		return "BACKUP"
-	case StateMaster:
-		return "MASTER"
-	case StateFault:
-		return "FAULT"
-	}
-	return "INIT"
+	return vrrpstate.State(v).String()
 }

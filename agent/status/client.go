@@ -18,26 +18,35 @@ const maxDocument = 16 << 20
 // served too, for --json.
 func Fetch(ctx context.Context, url string) (statusapi.Status, []byte, error) {
 	var st statusapi.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	code, status, body, err := get(ctx, url)
 	if err != nil {
 		return st, nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, nil, fmt.Errorf("query the agent at %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument))
-	if err != nil {
-		return st, nil, fmt.Errorf("read %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return st, nil, fmt.Errorf("%s answered %s", url, resp.Status)
+	if code != http.StatusOK {
+		return st, nil, fmt.Errorf("%s answered %s", url, status)
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
 		return st, nil, fmt.Errorf("decode %s: %w", url, err)
 	}
 	return st, body, nil
+}
+
+// get fetches url (a bounded body) and returns the HTTP status with it.
+func get(ctx context.Context, url string) (code int, status string, body []byte, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("query the agent at %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxDocument))
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("read %s: %w", url, err)
+	}
+	return resp.StatusCode, resp.Status, body, nil
 }
 
 // URL turns a listen address into the URL of its /status endpoint: an

@@ -31,21 +31,12 @@ var ErrNoSegment = errors.New("the agent has no segment view")
 func FetchSegment(ctx context.Context, statusURL string) (wire.Snapshot, []byte, error) {
 	var seg wire.Snapshot
 	url := SegmentURL(statusURL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	code, status, body, err := get(ctx, url)
 	if err != nil {
 		return seg, nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return seg, nil, fmt.Errorf("query the agent at %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument))
-	if err != nil {
-		return seg, nil, fmt.Errorf("read %s: %w", url, err)
-	}
 	switch {
-	case resp.StatusCode == http.StatusNotFound:
+	case code == http.StatusNotFound:
 		// The agent's own 404 says why (no CAP_NET_RAW); an agent without
 		// the endpoint answers the mux's generic text.
 		why := firstLine(strings.TrimSpace(string(body)))
@@ -53,8 +44,8 @@ func FetchSegment(ctx context.Context, statusURL string) (wire.Snapshot, []byte,
 			why = "it does not serve /segment (an older agent?)"
 		}
 		return seg, nil, fmt.Errorf("%s: %w: %s", url, ErrNoSegment, why)
-	case resp.StatusCode != http.StatusOK:
-		return seg, nil, fmt.Errorf("%s answered %s", url, resp.Status)
+	case code != http.StatusOK:
+		return seg, nil, fmt.Errorf("%s answered %s", url, status)
 	}
 	if err := json.Unmarshal(body, &seg); err != nil {
 		return seg, nil, fmt.Errorf("decode %s: %w", url, err)
